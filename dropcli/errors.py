@@ -1,0 +1,19 @@
+"""The library's exceptions: one small hierarchy the CLI turns into one-line messages."""
+
+
+class DropcliError(Exception):
+    """Base class: a problem the user can fix, described in one line."""
+
+    exit_code = 2
+
+
+class ConfigError(DropcliError, ValueError):
+    """A config file, a ``--set`` override or a flag is invalid."""
+
+
+class DataError(DropcliError):
+    """A dataset cannot be found, read or understood."""
+
+
+class RunStoreError(DropcliError):
+    """A runs folder or one of its files cannot be read or written."""
