@@ -1,0 +1,89 @@
+"""Expectation checks: does a dropout layer keep what its variant promises?
+
+For inputs ``x`` and a variant with train scale ``s`` and test scale ``t`` (see
+``dropcli.nn.dropout``), Bernoulli(keep_prob = k) masks give, conditionally on x:
+
+    train-time mean      E[mean(s m x)]  = s k mean(x),
+                         standard error   s sqrt(k (1 - k) mean(x^2) / n)
+    fraction dropped     of the n' non-zero inputs, ~ Binomial(n', 1 - k) / n',
+                         standard error   sqrt(k (1 - k) / n')
+    test-time output     exactly t x (deterministic)
+
+with n = number of units sampled (entries of x times mask draws). A measurement passes
+when it lies within ``Z_TOL`` standard errors of the prediction; for a correct layer a
+false alarm has probability about 6e-5 per quantity.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .nn.dropout import dropout_forward, get_variant
+
+Z_TOL = 4.0
+
+
+def _quantity(measured, predicted, se):
+    if se:
+        z = (measured - predicted) / se
+    else:  # nothing random and nothing to round: must be exact
+        z = 0.0 if measured == predicted else float("inf")
+    return {
+        "measured": float(measured),
+        "predicted": float(predicted),
+        "se": float(se),
+        "z": float(z),
+        "pass": bool(abs(z) <= Z_TOL),
+    }
+
+
+def check_dropout(x, keep_prob, variant, rng, *, draws=1):
+    """Measure one dropout layer on inputs ``x`` over ``draws`` independent masks.
+
+    Returns a JSON-ready dict: keep_prob, drop_rate, variant, units sampled, the input's
+    mean and zero fraction, and for ``train_mean``, ``dropped_fraction`` and ``test_mean``
+    the measured value, the prediction, its standard error, the z-score and pass/fail.
+    """
+    x = np.asarray(x)
+    v = get_variant(variant)
+    k, s, t = float(keep_prob), v.train_scale(keep_prob), v.test_scale(keep_prob)
+    x64 = x.astype(np.float64, copy=False)
+    in_mean = float(x64.mean())
+    in_sq = float(np.mean(x64 * x64))
+    nonzero = x != 0
+    n_nonzero = int(nonzero.sum())
+
+    total, dropped = 0.0, 0
+    for _ in range(draws):
+        out, _ = dropout_forward(x, k, variant, train=True, rng=rng)
+        total += float(out.sum(dtype=np.float64))
+        dropped += int(np.count_nonzero(nonzero & (out == 0)))
+    n = x.size * draws
+    train_mean = total / n
+    drop_frac = dropped / (n_nonzero * draws) if n_nonzero else 0.0
+
+    test_out, _ = dropout_forward(x, k, variant, train=False)
+    test_mean = float(test_out.mean(dtype=np.float64))
+    # Float rounding in the sums bounds how close a deterministic output can come.
+    rounding_se = 2 * np.finfo(x.dtype).eps * max(s, t) * max(np.sqrt(in_sq), 1e-30)
+
+    result = {
+        "variant": variant,
+        "keep_prob": k,
+        "drop_rate": 1 - k,
+        "train_scale": s,
+        "test_scale": t,
+        "units": int(n),
+        "input_mean": in_mean,
+        "input_zero_fraction": 1 - n_nonzero / x.size if x.size else 0.0,
+        "train_mean": _quantity(
+            train_mean, s * k * in_mean, max(s * np.sqrt(k * (1 - k) * in_sq / n), rounding_se)
+        ),
+        "dropped_fraction": _quantity(
+            drop_frac, 1 - k, np.sqrt(k * (1 - k) / (n_nonzero * draws)) if n_nonzero else 0.0
+        ),
+        "test_mean": _quantity(test_mean, t * in_mean, rounding_se),
+        "test_zero_fraction": float(np.mean(test_out == 0)),
+    }
+    result["pass"] = all(result[q]["pass"] for q in ("train_mean", "dropped_fraction", "test_mean"))
+    return result

@@ -1,0 +1,21 @@
+"""The network math: layers, dropout, the fully-connected model and optimizers."""
+
+from .dropout import VARIANTS, dropout_backward, dropout_forward
+from .gradcheck import numeric_gradient, numeric_gradient_array, rel_error
+from .model import Architecture, FullyConnectedNet
+from .optim import OPTIMIZERS, make_optimizer
+from .seeding import streams
+
+__all__ = [
+    "VARIANTS",
+    "Architecture",
+    "FullyConnectedNet",
+    "OPTIMIZERS",
+    "dropout_backward",
+    "dropout_forward",
+    "make_optimizer",
+    "numeric_gradient",
+    "numeric_gradient_array",
+    "rel_error",
+    "streams",
+]

@@ -1,0 +1,125 @@
+"""The training loop: minibatch optimisation with per-epoch evaluation.
+
+It prints nothing. Everything it measures goes to ``callback(record)``, one dict per
+epoch (``kind: "epoch"``) and, if ``log_every`` is set, per logged iteration
+(``kind: "iteration"``). The caller decides what a person sees and what is stored.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .nn.model import FullyConnectedNet, loss_and_grads, predict_scores
+from .nn.optim import make_optimizer
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    optimizer: str = "adam"  # sgd | momentum | rmsprop | adam
+    learning_rate: float = 1e-3
+    lr_decay: float = 1.0  # multiplied in after every epoch
+    batch_size: int = 100
+    epochs: int = 10
+    eval_train_samples: int = 1000  # train accuracy is measured on this fixed subsample
+    eval_batch_size: int = 1000  # evaluation memory stays bounded on big splits
+    log_every: int = 0  # also report every N iterations (0: only epochs)
+
+
+@dataclass
+class History:
+    """What a training run produced; ``records`` are the callback's epoch records."""
+
+    records: list = field(default_factory=list)
+    status: str = "completed"  # completed | diverged
+    best_epoch: int = 0
+    best_val_acc: float = -1.0
+    best_params: dict | None = None
+    best_state: dict | None = None
+    iterations: int = 0
+
+
+def learning_rate_at(epoch: int, base: float, decay: float) -> float:
+    """The learning rate used during epoch ``epoch`` (1-based): decayed after each epoch."""
+    return base * decay ** (epoch - 1)
+
+
+def evaluate(net: FullyConnectedNet, X, y, batch_size: int = 1000):
+    """Test-mode accuracy and mean cross-entropy of ``net`` on (X, y)."""
+    if len(X) == 0:
+        return float("nan"), float("nan")
+    scores = predict_scores(net.arch, net.params, net.bn_state, X, batch_size=batch_size)
+    shifted = scores - scores.max(axis=1, keepdims=True)
+    log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    loss = -float(np.mean(log_probs[np.arange(len(y)), y], dtype=np.float64))
+    acc = float(np.mean(scores.argmax(axis=1) == y))
+    return acc, loss
+
+
+def fit(net: FullyConnectedNet, data, settings: TrainSettings, *, order_rng, dropout_rng, eval_rng, callback=None):
+    """Train ``net`` in place on ``data`` (with X_train, y_train, X_val, y_val arrays).
+
+    Each epoch visits the training set in a fresh permutation drawn from ``order_rng``
+    (no sampling with replacement); dropout masks come from ``dropout_rng``; the fixed
+    subsample for train accuracy from ``eval_rng``. At the end ``net`` holds the
+    parameters of the epoch with the best validation accuracy.
+    """
+    emit = callback or (lambda record: None)
+    X, y = data.X_train, data.y_train
+    n = len(X)
+    sub = eval_rng.permutation(n)[: settings.eval_train_samples]
+    X_sub, y_sub = X[sub], y[sub]
+    optimizer = make_optimizer(settings.optimizer, learning_rate=settings.learning_rate)
+    opt_state = optimizer.init(net.params)
+    history = History()
+    start = time.perf_counter()
+
+    def end_epoch(epoch, lr, train_loss, epoch_start):
+        train_acc, train_eval_loss = evaluate(net, X_sub, y_sub, settings.eval_batch_size)
+        val_acc, val_loss = evaluate(net, data.X_val, data.y_val, settings.eval_batch_size)
+        now = time.perf_counter()
+        record = {
+            "kind": "epoch", "epoch": epoch, "iteration": history.iterations, "lr": lr,
+            "train_loss": train_loss, "train_acc": train_acc, "train_eval_loss": train_eval_loss,
+            "val_acc": val_acc, "val_loss": val_loss,
+            "epoch_time": now - epoch_start, "elapsed": now - start,
+        }
+        if val_acc > history.best_val_acc:
+            history.best_epoch, history.best_val_acc = epoch, val_acc
+            history.best_params = {k: v.copy() for k, v in net.params.items()}
+            history.best_state = {k: v.copy() for k, v in net.bn_state.items()}
+        history.records.append(record)
+        emit(record)
+
+    end_epoch(0, None, None, start)  # the untrained net, for the curves' first point
+    for epoch in range(1, settings.epochs + 1):
+        epoch_start = time.perf_counter()
+        lr = learning_rate_at(epoch, settings.learning_rate, settings.lr_decay)
+        order = order_rng.permutation(n)
+        loss_sum, batches = 0.0, 0
+        for lo in range(0, n, settings.batch_size):
+            idx = order[lo : lo + settings.batch_size]
+            loss, grads, net.bn_state = loss_and_grads(
+                net.arch, net.params, net.bn_state, X.take(idx, axis=0), y.take(idx), rng=dropout_rng
+            )
+            history.iterations += 1
+            if not math.isfinite(loss):
+                history.status = "diverged"
+                emit({"kind": "diverged", "epoch": epoch, "iteration": history.iterations, "loss": loss})
+                return _finish(net, history)
+            optimizer.step(net.params, grads, opt_state, lr=lr)
+            loss_sum += loss
+            batches += 1
+            if settings.log_every and history.iterations % settings.log_every == 0:
+                emit({"kind": "iteration", "epoch": epoch, "iteration": history.iterations, "loss": loss})
+        end_epoch(epoch, lr, loss_sum / batches, epoch_start)
+    return _finish(net, history)
+
+
+def _finish(net, history):
+    if history.best_params is not None:
+        net.params, net.bn_state = history.best_params, history.best_state
+    return history
