@@ -87,3 +87,26 @@ def check_dropout(x, keep_prob, variant, rng, *, draws=1):
     }
     result["pass"] = all(result[q]["pass"] for q in ("train_mean", "dropped_fraction", "test_mean"))
     return result
+
+
+def expectation_report(net, X, rng, *, draws=20, max_examples=2000):
+    """Check every dropout layer of a trained ``net`` on inputs ``X`` (e.g. validation).
+
+    The activations entering each layer are taken in test mode (what the trained net
+    computes); ``draws`` masks per layer are drawn from ``rng``.
+    """
+    from .nn.model import dropout_inputs
+
+    X = X[:max_examples]
+    found = dropout_inputs(net.arch, net.params, net.bn_state, X)
+    layers = [
+        {"layer": name, **check_dropout(acts, keep, net.arch.variant, rng, draws=draws)}
+        for name, keep, acts in found
+    ]
+    return {
+        "examples": int(len(X)),
+        "draws": draws,
+        "z_tol": Z_TOL,
+        "pass": all(layer["pass"] for layer in layers),
+        "layers": layers,
+    }

@@ -180,6 +180,34 @@ def loss_and_grads(arch: Architecture, params, state, x, y, *, rng=None):
     return loss + l2_penalty(arch, params), grads, new_state
 
 
+def dropout_inputs(arch: Architecture, params, state, x):
+    """What enters each active dropout layer in test mode, in network order.
+
+    Returns ``[(layer, keep_prob, activations)]`` with ``layer`` "input" or "hidden{i}";
+    layers with keep_prob 1 (no dropout) are left out. Used by the expectation checks.
+    """
+    found = []
+    if arch.input_keep_prob < 1:
+        found.append(("input", arch.input_keep_prob, x))
+    if arch.keep_prob == 1:
+        return found
+    act_forward = layers.ACTIVATIONS[arch.activation][0]
+    out = x
+    for i in range(1, arch.num_layers):
+        out = layers.affine_forward(out, params[f"W{i}"], params[f"b{i}"])[0]
+        if arch.normalization == "batchnorm":
+            out = layers.batchnorm_forward(
+                out, params[f"gamma{i}"], params[f"beta{i}"],
+                state[f"running_mean{i}"], state[f"running_var{i}"], train=False,
+            )[0]
+        elif arch.normalization == "layernorm":
+            out = layers.layernorm_forward(out, params[f"gamma{i}"], params[f"beta{i}"])[0]
+        out = act_forward(out)[0]
+        found.append((f"hidden{i}", arch.keep_prob, out))
+        out = dropout_forward(out, arch.keep_prob, arch.variant, train=False)[0]
+    return found
+
+
 def predict_scores(arch: Architecture, params, state, x, *, batch_size: int = 1000):
     """Test-mode scores for any number of rows, computed in bounded batches."""
     parts = [

@@ -1,0 +1,296 @@
+"""The command line: parse, make one library call, render with rich.
+
+No NumPy here, and library modules are imported inside the commands, so that
+``dropcli --help`` starts fast. Library errors (``DropcliError``) become one red line
+on stderr and exit code 2; Ctrl-C exits 130; a run that failed or diverged exits 1.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from . import __version__
+
+app = typer.Typer(
+    help="Experiments on dropout in fully-connected networks, in pure NumPy.\n\n"
+    "Start with:  dropcli sweep --keep 0.25,0.5,1   then   dropcli plot",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+out = Console()
+err = Console(stderr=True)
+
+EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+BAD_STATUSES = ("failed", "diverged", "interrupted", "crashed")
+
+
+def handle_errors(command):
+    """Turn library errors into one line and an exit code, never a traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        from .errors import DropcliError
+
+        try:
+            return command(*args, **kwargs)
+        except DropcliError as e:
+            err.print(Text("error: ", style="bold red") + Text(str(e)))
+            raise typer.Exit(e.exit_code) from None
+        except KeyboardInterrupt:
+            err.print(Text("interrupted", style="yellow"))
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+
+    return wrapper
+
+
+def _version(value: bool):
+    if value:
+        out.print(f"dropcli {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
+    ] = False,
+):
+    pass
+
+
+RunsDir = Annotated[Path, typer.Option("--runs-dir", help="Where run folders go.")]
+SetOpt = Annotated[
+    Optional[list[str]], typer.Option("--set", help="Override a config key: --set model.reg=0.01 (repeatable).")
+]
+
+
+def _load(config_path: Optional[Path], overrides, name=None):
+    from .config import apply_overrides, default_config, load_config
+
+    config = load_config(config_path) if config_path is not None else default_config()
+    if overrides:
+        config = apply_overrides(config, overrides)
+    if name is not None:
+        config = apply_overrides(config, [f"name={name}"], source="--name")
+    return config
+
+
+def _pct(x):
+    return "-" if x is None else f"{100 * x:.1f}%"
+
+
+# --- train ------------------------------------------------------------------------------
+
+
+@app.command()
+@handle_errors
+def train(
+    config_path: Annotated[Path, typer.Argument(metavar="CONFIG", help="A YAML config (see configs/).")],
+    set_: SetOpt = None,
+    runs_dir: RunsDir = Path("runs"),
+    name: Annotated[Optional[str], typer.Option("--name", help="Run name (the folder is NAME-<hash8>).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Train again even if this exact run already completed.")] = False,
+):
+    """Train one network and store the run.
+
+    Example:  dropcli train configs/default.yaml --set dropout.keep_prob=0.8
+    """
+    from .runner import run_id, train_run
+
+    config = _load(config_path, set_, name)
+    epochs = config.train.epochs
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[live]}"),
+        TimeElapsedColumn(), console=err, transient=False,
+    ) as progress:
+        task = progress.add_task(f"{run_id(config)} epochs", total=epochs, live="")
+
+        def on_record(rec):
+            if rec["kind"] == "epoch":
+                loss = "-" if rec["train_loss"] is None else f"{rec['train_loss']:.3f}"
+                progress.update(
+                    task, completed=rec["epoch"],
+                    live=f"loss {loss}  train {_pct(rec['train_acc'])}  val {_pct(rec['val_acc'])}",
+                )
+
+        summary = train_run(config, runs_dir, argv=sys.argv, force=force, callback=on_record)
+    _print_run_summary(summary, runs_dir / summary["run_id"])
+    if summary.get("status") != "completed":
+        raise typer.Exit(EXIT_RUN_FAILED)
+
+
+def _print_run_summary(summary, path):
+    if summary.get("skipped"):
+        err.print(f"already completed (use --force to train again): {path}")
+    table = Table(title=f"run {summary['run_id']}", show_header=False)
+    best, final, test = summary.get("best") or {}, summary.get("final") or {}, summary.get("test") or {}
+    rows = [
+        ("status", summary.get("status")),
+        ("keep_prob / drop rate", f"{summary.get('keep_prob')} / {summary.get('drop_rate'):.3g}"),
+        ("epochs", f"{summary.get('epochs_completed')} of {summary.get('epochs')}"),
+        ("final train / val acc", f"{_pct(final.get('train_acc'))} / {_pct(final.get('val_acc'))}"),
+        ("best val acc (epoch)", f"{_pct(best.get('val_acc'))} ({best.get('epoch')})"),
+        ("test acc (best params)", _pct(test.get("acc"))),
+        ("wall time", f"{summary.get('wall_time', 0):.1f} s"),
+    ]
+    if summary.get("reason"):
+        rows.append(("reason", summary["reason"]))
+    for k, v in rows:
+        table.add_row(k, str(v))
+    out.print(table)
+    out.print(f"run folder: {path}")
+
+
+# --- sweep ------------------------------------------------------------------------------
+
+
+@app.command()
+@handle_errors
+def sweep(
+    config_path: Annotated[
+        Optional[Path], typer.Argument(metavar="[CONFIG]", help="A YAML config; default: the built-in digits config.")
+    ] = None,
+    keep: Annotated[Optional[str], typer.Option("--keep", help="keep_prob values: --keep 0.25,0.5,1")] = None,
+    variant: Annotated[Optional[str], typer.Option("--variant", help="Dropout variants: --variant inverted,vanilla")] = None,
+    norm: Annotated[Optional[str], typer.Option("--norm", help="Normalizations: --norm none,batchnorm,layernorm")] = None,
+    seeds: Annotated[Optional[str], typer.Option("--seeds", help="Seeds (replicates): --seeds 0,1,2")] = None,
+    set_: Annotated[
+        Optional[list[str]], typer.Option("--set", help="Any axis: --set model.hidden_dims=[100],[200,200] (repeatable).")
+    ] = None,
+    jobs: Annotated[int, typer.Option("-j", "--jobs", min=1, help="Worker processes (BLAS threads are split among them).")] = 1,
+    runs_dir: RunsDir = Path("runs"),
+    force: Annotated[bool, typer.Option("--force", help="Re-run completed runs too.")] = False,
+):
+    """Run a grid of configs: the config's sweep section, extended by the flags.
+
+    Re-running the same sweep resumes it: completed runs are skipped.
+
+    Example:  dropcli sweep --keep 0.25,0.5,1 --seeds 0,1,2 -j 2
+    """
+    from .config import parse_sweep_values, with_sweep
+    from .sweep import plan_sweep, run_sweep
+
+    config = _load(config_path, None)
+    flags = {"--keep": ("dropout.keep_prob", keep), "--variant": ("dropout.variant", variant),
+             "--norm": ("model.normalization", norm), "--seeds": ("seed", seeds)}
+    grid = {}
+    for flag, (key, value) in flags.items():
+        if value is not None:
+            grid.update(parse_sweep_values([f"{key}={value}"], source=flag))
+    grid.update(parse_sweep_values(set_ or []))
+    if grid:
+        config = with_sweep(config, grid)
+    plan = plan_sweep(config, runs_dir)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    err.print(f"sweep {plan.sweep_id}: {len(plan.runs)} runs -> {plan.path}")
+    with Progress(
+        TextColumn("[bold]runs"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[last]}"),
+        TimeElapsedColumn(), console=err,
+    ) as progress:
+        task = progress.add_task("runs", total=len(plan.runs), last="")
+
+        def on_event(kind, run, summary):
+            val = (summary.get("final") or {}).get("val_acc")
+            label = "skipped (done)" if kind == "skip" else summary.get("status")
+            progress.update(task, advance=1, last=f"{run.run_id}: {label}, val {_pct(val)}")
+
+        summaries = run_sweep(plan, jobs=jobs, force=force, argv=sys.argv, on_event=on_event)
+    _print_sweep_table(plan, summaries)
+    out.print(f"sweep folder: {plan.path}   next: dropcli plot {plan.path.parent}")
+    if any(s.get("status") != "completed" for s in summaries):
+        raise typer.Exit(EXIT_RUN_FAILED)
+
+
+def _print_sweep_table(plan, summaries):
+    varying = [k for k, v in plan.axes.items() if len(v) > 1]
+    table = Table(title=f"sweep {plan.sweep_id}")
+    for col in varying:
+        table.add_column(col.rsplit(".", 1)[-1])  # keep_prob, not dropout.keep_prob
+    if "dropout.keep_prob" in varying:
+        table.add_column("drop rate")
+    for col in ("final val", "best val", "train-val gap", "status"):
+        table.add_column(col, justify="right")
+    for run, s in zip(plan.runs, summaries):
+        final, best = s.get("final") or {}, s.get("best") or {}
+        gap = None
+        if final.get("train_acc") is not None and final.get("val_acc") is not None:
+            gap = final["train_acc"] - final["val_acc"]
+        cells = [str(list(v) if isinstance(v, tuple) else v) for v in (run.values[k] for k in varying)]
+        if "dropout.keep_prob" in varying:
+            cells.append(f"{1 - run.values['dropout.keep_prob']:.3g}")
+        status = s.get("status", "?")
+        style = "green" if status == "completed" else "red"
+        cells += [_pct(final.get("val_acc")), _pct(best.get("val_acc")), _pct(gap), f"[{style}]{status}[/]"]
+        table.add_row(*cells)
+    out.print(table)
+
+
+# --- plot and runs ------------------------------------------------------------------------
+
+
+@app.command()
+@handle_errors
+def plot(
+    runs_dir: Annotated[Path, typer.Argument(metavar="[RUNS_DIR]", help="The runs folder.")] = Path("runs"),
+):
+    """Write curves, sweep figures, expectation checks and an index report into RUNS_DIR.
+
+    Example:  dropcli plot runs/   (then open runs/report.html)
+    """
+    from .report import plot_all
+
+    result = plot_all(runs_dir)
+    for warning in result.warnings:
+        err.print(Text("warning: ", style="yellow") + Text(warning))
+    out.print(f"wrote {len(result.files)} files; open {runs_dir / 'report.html'}")
+
+
+@app.command()
+@handle_errors
+def runs(
+    runs_dir: Annotated[Path, typer.Argument(metavar="[RUNS_DIR]", help="The runs folder.")] = Path("runs"),
+):
+    """List runs with status, key parameters, accuracies and time.
+
+    Example:  dropcli runs runs/
+    """
+    from .errors import RunStoreError
+    from .runs import find_runs, read_run
+
+    if not runs_dir.is_dir():
+        raise RunStoreError(f"{runs_dir}: no such folder")
+    paths = find_runs(runs_dir)
+    if not paths:
+        raise RunStoreError(f"{runs_dir}: no runs found (run `dropcli train` or `dropcli sweep` first)")
+    table = Table(title=str(runs_dir))
+    for col in ("run", "status", "keep_prob", "variant", "norm", "seed", "epochs", "final val", "best val", "time"):
+        table.add_column(col)
+    for path in paths:
+        r = read_run(path)
+        s = r.summary or {}
+        final, best = s.get("final") or {}, s.get("best") or {}
+        epochs = r.metrics[-1]["epoch"] if r.metrics else 0
+        table.add_row(
+            str(path.relative_to(runs_dir)), r.status, str(r.value("dropout.keep_prob")),
+            str(r.value("dropout.variant")), str(r.value("model.normalization")), str(r.value("seed")),
+            f"{epochs}/{r.value('train.epochs')}", _pct(final.get("val_acc")), _pct(best.get("val_acc")),
+            "-" if s.get("wall_time") is None else f"{s['wall_time']:.1f}s",
+        )
+    out.print(table)
+
+
+def main():
+    app()
