@@ -44,7 +44,7 @@ def handle_errors(command):
         try:
             return command(*args, **kwargs)
         except DropcliError as e:
-            err.print(Text("error: ", style="bold red") + Text(str(e)))
+            err.print(Text("error: ", style="bold red") + Text(str(e)), soft_wrap=True)
             raise typer.Exit(e.exit_code) from None
         except KeyboardInterrupt:
             err.print(Text("interrupted", style="yellow"))
@@ -111,21 +111,25 @@ def train(
     epochs = config.train.epochs
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    with Progress(
+    progress = Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[live]}"),
-        TimeElapsedColumn(), console=err, transient=False,
-    ) as progress:
-        task = progress.add_task(f"{run_id(config)} epochs", total=epochs, live="")
+        TimeElapsedColumn(), console=err,
+    )
+    task = progress.add_task(f"{run_id(config)} epochs", total=epochs, live="")
 
-        def on_record(rec):
-            if rec["kind"] == "epoch":
-                loss = "-" if rec["train_loss"] is None else f"{rec['train_loss']:.3f}"
-                progress.update(
-                    task, completed=rec["epoch"],
-                    live=f"loss {loss}  train {_pct(rec['train_acc'])}  val {_pct(rec['val_acc'])}",
-                )
+    def on_record(rec):
+        if rec["kind"] != "epoch":
+            return
+        progress.start()  # on the first record: nothing is shown for input that fails early
+        loss = "-" if rec["train_loss"] is None else f"{rec['train_loss']:.3f}"
+        progress.update(
+            task, completed=rec["epoch"], live=f"loss {loss}  train {_pct(rec['train_acc'])}  val {_pct(rec['val_acc'])}"
+        )
 
+    try:
         summary = train_run(config, runs_dir, argv=sys.argv, force=force, callback=on_record)
+    finally:
+        progress.stop()
     _print_run_summary(summary, runs_dir / summary["run_id"])
     if summary.get("status") != "completed":
         raise typer.Exit(EXIT_RUN_FAILED)

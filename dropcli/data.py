@@ -79,7 +79,11 @@ def _subsample(X, y, n, key, name, rng):
     if n is None:
         return X, y
     if n > len(X):
-        raise DataError(f"data.{key}: {n} is more than the {len(X)} examples in {name}'s pool; use at most {len(X)} (or null for all)")
+        split = "training" if key == "num_train" else "validation"
+        raise DataError(
+            f"data.{key}: {n} is more than the {len(X)} {split} examples {name} has; "
+            f"use at most {len(X)} (or null for all)"
+        )
     keep = np.sort(rng.choice(len(X), size=n, replace=False))
     return X[keep], y[keep]
 

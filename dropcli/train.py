@@ -94,10 +94,8 @@ def fit(net: FullyConnectedNet, data, settings: TrainSettings, *, order_rng, dro
         history.records.append(record)
         emit(record)
 
-    end_epoch(0, None, None, start)  # the untrained net, for the curves' first point
-    for epoch in range(1, settings.epochs + 1):
-        epoch_start = time.perf_counter()
-        lr = learning_rate_at(epoch, settings.learning_rate, settings.lr_decay)
+    def train_epoch(epoch, lr):
+        """One pass over a fresh permutation; the mean minibatch loss, or None on divergence."""
         order = order_rng.permutation(n)
         loss_sum, batches = 0.0, 0
         for lo in range(0, n, settings.batch_size):
@@ -107,19 +105,27 @@ def fit(net: FullyConnectedNet, data, settings: TrainSettings, *, order_rng, dro
             )
             history.iterations += 1
             if not math.isfinite(loss):
-                history.status = "diverged"
                 emit({"kind": "diverged", "epoch": epoch, "iteration": history.iterations, "loss": loss})
-                return _finish(net, history)
+                return None
             optimizer.step(net.params, grads, opt_state, lr=lr)
             loss_sum += loss
             batches += 1
             if settings.log_every and history.iterations % settings.log_every == 0:
                 emit({"kind": "iteration", "epoch": epoch, "iteration": history.iterations, "loss": loss})
-        end_epoch(epoch, lr, loss_sum / batches, epoch_start)
-    return _finish(net, history)
+        return loss_sum / batches
 
-
-def _finish(net, history):
+    end_epoch(0, None, None, start)  # the untrained net, for the curves' first point
+    # A diverging run overflows on its way to a non-finite loss, which is detected and
+    # reported; NumPy's overflow warnings would only repeat it on stderr.
+    with np.errstate(over="ignore", invalid="ignore"):
+        for epoch in range(1, settings.epochs + 1):
+            epoch_start = time.perf_counter()
+            lr = learning_rate_at(epoch, settings.learning_rate, settings.lr_decay)
+            train_loss = train_epoch(epoch, lr)
+            if train_loss is None:
+                history.status = "diverged"
+                break
+            end_epoch(epoch, lr, train_loss, epoch_start)
     if history.best_params is not None:
         net.params, net.bn_state = history.best_params, history.best_state
     return history

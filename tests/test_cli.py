@@ -1,0 +1,182 @@
+"""The command line, through typer's CliRunner and as real subprocesses."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from dropcli.cli import app
+
+runner = CliRunner()
+COMMANDS = ["train", "sweep", "plot", "runs"]
+TIMING = ("epoch_time", "elapsed")
+
+
+def invoke(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def metrics(run_dir):
+    lines = (run_dir / "metrics.jsonl").read_text().splitlines()
+    return [{k: v for k, v in json.loads(line).items() if k not in TIMING} for line in lines]
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_help_with_an_example(command):
+    result = invoke(command, "--help")
+    assert result.exit_code == 0
+    assert "Example" in result.output, f"`dropcli {command} --help` shows no example"
+
+
+def test_version():
+    result = invoke("--version")
+    assert result.exit_code == 0 and result.output.startswith("dropcli ")
+
+
+def test_help_does_not_import_numpy_matplotlib_or_sklearn():
+    code = (
+        "import sys; from typer.testing import CliRunner; from dropcli.cli import app\n"
+        "for args in (['--help'], ['train', '--help'], ['sweep', '--help']):\n"
+        "    assert CliRunner().invoke(app, args).exit_code == 0\n"
+        "heavy = [m for m in ('numpy', 'matplotlib', 'sklearn') if m in sys.modules]\n"
+        "print(','.join(heavy))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+
+
+def test_train_writes_a_complete_run(tiny_config, tmp_path):
+    runs = tmp_path / "runs"
+    result = invoke("train", tiny_config, "--runs-dir", runs)
+    assert result.exit_code == 0, result.output
+    (run_dir,) = runs.iterdir()
+    assert run_dir.name.startswith("tiny-")
+    for name in ("config.yaml", "meta.json", "metrics.jsonl", "summary.json", "params.npz", "expectation.json"):
+        assert (run_dir / name).is_file(), name
+    assert not (run_dir / "lock").exists()
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "completed" and summary["schema_version"] == 1
+    assert summary["keep_prob"] == 0.5 and summary["drop_rate"] == 0.5
+    assert [r["epoch"] for r in metrics(run_dir)] == [0, 1, 2]
+    expectation = json.loads((run_dir / "expectation.json").read_text())
+    assert [layer["layer"] for layer in expectation["layers"]] == ["hidden1"]
+    assert expectation["pass"]
+
+
+def test_train_again_skips_a_completed_run_unless_forced(tiny_config, tmp_path):
+    runs = tmp_path / "runs"
+    invoke("train", tiny_config, "--runs-dir", runs)
+    (run_dir,) = runs.iterdir()
+    before = (run_dir / "summary.json").stat().st_mtime_ns
+    result = invoke("train", tiny_config, "--runs-dir", runs)
+    assert result.exit_code == 0 and "already completed" in result.output
+    assert (run_dir / "summary.json").stat().st_mtime_ns == before
+    assert invoke("train", tiny_config, "--runs-dir", runs, "--force").exit_code == 0
+    assert (run_dir / "summary.json").stat().st_mtime_ns != before
+
+
+def test_set_and_name_change_the_run(tiny_config, tmp_path):
+    runs = tmp_path / "runs"
+    result = invoke("train", tiny_config, "--runs-dir", runs, "--set", "dropout.keep_prob=1", "--name", "nodrop")
+    assert result.exit_code == 0, result.output
+    (run_dir,) = runs.iterdir()
+    assert run_dir.name.startswith("nodrop-")
+    assert json.loads((run_dir / "expectation.json").read_text())["layers"] == []
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--set", "dropout.rate=0.3"], "keep_prob=0.7"),
+    (["--set", "model.hidden_dims=[0]"], "model.hidden_dims"),
+    (["--set", "nonsense"], "KEY=VALUE"),
+    (["--set", "data.num_train=5000"], "data.num_train"),
+])
+def test_bad_input_is_one_line_exit_2_nothing_written(tiny_config, tmp_path, args, message):
+    runs = tmp_path / "runs"
+    result = invoke("train", tiny_config, "--runs-dir", runs, *args)
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and message in lines[0], result.output
+    assert "Traceback" not in result.output
+    assert not runs.exists()
+
+
+def test_bad_config_file_names_file_and_line(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nmodel:\n  hiden_dims: [10]\n")
+    result = invoke("train", bad, "--runs-dir", tmp_path / "runs")
+    assert result.exit_code == 2
+    assert "bad.yaml:3" in result.output and "hidden_dims" in result.output
+    missing = invoke("train", tmp_path / "nope.yaml")
+    assert missing.exit_code == 2 and "nope.yaml" in missing.output
+
+
+def test_sweep_runs_the_grid_and_resumes(tiny_config, tmp_path):
+    runs = tmp_path / "runs"
+    result = invoke("sweep", tiny_config, "--keep", "0.5,1", "--seeds", "0,1", "--runs-dir", runs)
+    assert result.exit_code == 0, result.output
+    (sweep_dir,) = runs.iterdir()
+    run_dirs = sorted(p for p in sweep_dir.iterdir() if p.is_dir())
+    assert len(run_dirs) == 4
+    assert (sweep_dir / "sweep.yaml").is_file()
+    rows = (sweep_dir / "summary.csv").read_text().splitlines()
+    assert len(rows) == 5 and "keep_prob" in rows[0] and "drop_rate" in rows[0]
+    stamps = {p: (p / "summary.json").stat().st_mtime_ns for p in run_dirs}
+    again = invoke("sweep", tiny_config, "--keep", "0.5,1", "--seeds", "0,1", "--runs-dir", runs)
+    assert again.exit_code == 0
+    assert {p: (p / "summary.json").stat().st_mtime_ns for p in run_dirs} == stamps  # trained nothing
+
+
+def test_sweep_reruns_unfinished_runs(tiny_config, tmp_path):
+    runs = tmp_path / "runs"
+    invoke("sweep", tiny_config, "--keep", "0.5,1", "--runs-dir", runs)
+    (sweep_dir,) = runs.iterdir()
+    victim = sorted(p for p in sweep_dir.iterdir() if p.is_dir())[0]
+    (victim / "summary.json").unlink()  # as if the process died mid-run
+    other = sorted(p for p in sweep_dir.iterdir() if p.is_dir())[1]
+    stamp = (other / "summary.json").stat().st_mtime_ns
+    assert invoke("sweep", tiny_config, "--keep", "0.5,1", "--runs-dir", runs).exit_code == 0
+    assert json.loads((victim / "summary.json").read_text())["status"] == "completed"
+    assert (other / "summary.json").stat().st_mtime_ns == stamp
+
+
+def test_sweep_with_no_config_uses_the_builtin_default(tmp_path):
+    result = invoke("sweep", "--keep", "1", "--seeds", "0", "--set", "train.epochs=1", "--runs-dir", tmp_path)
+    assert result.exit_code == 0, result.output
+    (sweep_dir,) = tmp_path.iterdir()
+    assert sweep_dir.name.startswith("digits-sweep-")
+
+
+def test_sweep_bad_flag_value(tmp_path):
+    result = invoke("sweep", "--keep", "0.5,0", "--runs-dir", tmp_path / "runs")
+    assert result.exit_code == 2 and "keep_prob" in result.output
+    assert not (tmp_path / "runs").exists()
+
+
+def test_parallel_sweep_is_bit_identical_to_serial(tiny_config, tmp_path):
+    args = ["sweep", str(tiny_config), "--keep", "0.5,1", "--seeds", "0,1"]
+    for jobs, folder in (("1", "serial"), ("2", "parallel")):
+        subprocess.run([sys.executable, "-m", "dropcli", *args, "-j", jobs, "--runs-dir", str(tmp_path / folder)],
+                       check=True, capture_output=True)
+    (serial,) = (tmp_path / "serial").iterdir()
+    (parallel,) = (tmp_path / "parallel").iterdir()
+    assert serial.name == parallel.name
+    names = sorted(p.name for p in serial.iterdir() if p.is_dir())
+    assert names == sorted(p.name for p in parallel.iterdir() if p.is_dir()) and len(names) == 4
+    for name in names:
+        assert metrics(serial / name) == metrics(parallel / name), name
+
+
+def test_runs_lists_every_run(tiny_config, tmp_path):
+    runs = tmp_path / "runs"
+    invoke("train", tiny_config, "--runs-dir", runs)
+    invoke("sweep", tiny_config, "--keep", "0.5,1", "--runs-dir", runs)
+    result = runner.invoke(app, ["runs", str(runs)], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    assert result.output.count("completed") == 3
+
+
+def test_runs_on_missing_folder(tmp_path):
+    result = invoke("runs", tmp_path / "nowhere")
+    assert result.exit_code == 2 and "no such folder" in result.output
