@@ -1,0 +1,452 @@
+"""Figures of the runs store, and the statistics over seeds that the sweep figures show.
+
+Everything here reads ``RunRecord``s (``dropcli.runs``), never live training objects, and
+writes one PNG per call, atomically (temporary file in the same folder, then rename).
+
+Per run:    curves.png       accuracy and loss per epoch
+            expectation.png  measured vs predicted dropout statistics per layer
+Per sweep:  val_curves.png   validation accuracy per epoch, mean over seeds with 95% band
+            keep_prob.png    final and best validation accuracy vs keep_prob
+            gap.png          train - val accuracy gap at the final epoch vs keep_prob
+
+Matplotlib is imported only when a figure is drawn, and only its object API with the Agg
+canvas is used (``Figure`` + ``savefig``): no pyplot, so no window, no global figure
+registry and nothing to close; a figure is freed when its last reference goes.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+import tempfile
+from collections import Counter
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from .runs import RunRecord
+
+DPI = 90
+EXCLUDED_NOTE = "runs not completed are excluded from means and CIs"
+
+# --- statistics over seeds -----------------------------------------------------------
+
+# 97.5% quantiles of Student's t for df = 1..30 (two-sided 95%); 1.96 (normal) beyond.
+_T95 = (
+    12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
+    2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086,
+    2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
+)
+
+
+@lru_cache(maxsize=None)
+def t_critical(df: int) -> float:
+    """The 97.5% quantile of Student's t with ``df`` degrees of freedom (nan if df < 1).
+
+    Uses scipy when it is importable, else the built-in table."""
+    if df < 1:
+        return math.nan
+    try:
+        from scipy.stats import t
+    except ImportError:
+        return _T95[df - 1] if df <= len(_T95) else 1.96
+    return float(t.ppf(0.975, df))
+
+
+@dataclass(frozen=True)
+class Stat:
+    mean: float  # nan without values
+    ci: float  # half-width of the 95% t-interval of the mean; nan with fewer than 2 values
+    n: int
+
+
+def mean_ci(values) -> Stat:
+    """Mean and 95% confidence half-width (t, N - 1 df) of the finite numbers in ``values``."""
+    x = np.array([v for v in values if isinstance(v, (int, float)) and math.isfinite(v)], dtype=float)
+    n = len(x)
+    if n == 0:
+        return Stat(math.nan, math.nan, 0)
+    ci = t_critical(n - 1) * x.std(ddof=1) / math.sqrt(n) if n > 1 else math.nan
+    return Stat(float(x.mean()), float(ci), n)
+
+
+def _get(summary: dict, section: str, key: str):
+    return (summary.get(section) or {}).get(key)
+
+
+def _gap(summary: dict):
+    tr, va = _get(summary, "final", "train_acc"), _get(summary, "final", "val_acc")
+    return None if tr is None or va is None else tr - va
+
+
+# metric -> (what it is, how to read it from summary.json)
+METRICS = {
+    "final_val": ("final val acc", lambda s: _get(s, "final", "val_acc")),
+    "best_val": ("best val acc", lambda s: _get(s, "best", "val_acc")),
+    "gap": ("train - val gap (final epoch)", _gap),
+}
+
+
+def keep_prob_of(run: RunRecord) -> float | None:
+    k = run.value("dropout.keep_prob", (run.summary or {}).get("keep_prob"))
+    return float(k) if isinstance(k, (int, float)) else None
+
+
+@dataclass
+class Group:
+    """The runs of a sweep that differ only in ``seed``: replicates of one setting."""
+
+    values: dict  # varying swept parameter (dotted key) -> value; never seed
+    keep_prob: float | None
+    runs: list[RunRecord] = field(default_factory=list)
+
+    @property
+    def included(self) -> list[RunRecord]:
+        """The runs that count in the statistics: completed ones."""
+        return [r for r in self.runs if r.status == "completed"]
+
+    def stat(self, metric: str) -> Stat:
+        read = METRICS[metric][1]
+        return mean_ci(read(r.summary or {}) for r in self.included)
+
+    def status_counts(self) -> Counter:
+        return Counter(r.status for r in self.runs)
+
+    def label(self, keys) -> str:
+        """``key=value`` for the given dotted keys, by their last part."""
+        return ", ".join(f"{k.rsplit('.', 1)[-1]}={_fmt(self.values.get(k))}" for k in keys)
+
+
+@dataclass
+class SweepGroups:
+    varying: list[str]  # swept keys except seed whose values differ between runs
+    groups: list[Group]
+
+    def panel_keys(self) -> list[str]:
+        return [k for k in ("dropout.variant", "model.normalization") if k in self.varying]
+
+    def series_keys(self) -> list[str]:
+        return [k for k in self.varying if k != "dropout.keep_prob"]
+
+    def by(self, keys) -> dict[str, list[Group]]:
+        """Groups split by the values of ``keys`` (label -> groups sorted by keep_prob)."""
+        out: dict[str, list[Group]] = {}
+        for g in self.groups:
+            out.setdefault(g.label(keys), []).append(g)
+        return {k: sorted(v, key=lambda g: (g.keep_prob is None, g.keep_prob or 0)) for k, v in out.items()}
+
+
+def _key(value) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def _fmt(value) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def group_sweep(spec: dict, runs: list[RunRecord]) -> SweepGroups:
+    """Group a sweep's runs by every swept value except ``seed`` (the replicates).
+
+    Values are read from each run's resolved config, falling back to sweep.yaml's
+    ``runs[].values``; groups keep the order in which the grid first reaches them."""
+    spec_values = {str(e.get("run_id")): e.get("values") or {} for e in spec.get("runs") or [] if isinstance(e, dict)}
+    axes = [k for k in (spec.get("axes") or {}) if k != "seed"]
+
+    def values_of(run):
+        fallback = spec_values.get(run.run_id, {})
+        return {k: run.value(k, fallback.get(k)) for k in axes}
+
+    all_values = [values_of(r) for r in runs]
+    varying = [k for k in axes if len({_key(v[k]) for v in all_values}) > 1]
+    groups: dict[str, Group] = {}
+    for run, values in zip(runs, all_values):
+        picked = {k: values[k] for k in varying}
+        g = groups.setdefault(_key(picked), Group(picked, keep_prob_of(run)))
+        g.runs.append(run)
+    return SweepGroups(varying, list(groups.values()))
+
+
+# --- writing figures -----------------------------------------------------------------
+
+
+def _figure(width: float, height: float):
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), dpi=DPI)
+
+
+def save_figure(fig, path: Path) -> Path:
+    """Render ``fig`` as PNG and replace ``path`` with it atomically."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=DPI)
+    atomic_write_bytes(Path(path), buf.getvalue())
+    return Path(path)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data``: readers see the old file or the new, never half."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; reports are meant to be shared
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _column(records: list[dict], key: str) -> np.ndarray:
+    """One metric per epoch record as floats; missing or non-finite values are nan."""
+    out = [r.get(key) for r in records]
+    arr = np.array([v if isinstance(v, (int, float)) else np.nan for v in out], dtype=float)
+    arr[~np.isfinite(arr)] = np.nan
+    return arr
+
+
+def _knob(keep_prob) -> str:
+    if keep_prob is None:
+        return "keep_prob ?"
+    return f"keep_prob {keep_prob:g} (drop rate {1 - keep_prob:g})"
+
+
+def _drop_rate_axis(ax, keeps) -> None:
+    """A top x axis in drop rate = 1 - keep_prob over a keep_prob bottom axis."""
+    top = ax.secondary_xaxis("top", functions=(lambda k: 1 - k, lambda d: 1 - d))
+    top.set_xticks([1 - k for k in keeps], [f"{1 - k:g}" for k in keeps])
+    top.set_xlabel("drop rate = 1 - keep_prob", fontsize=8)
+    top.tick_params(labelsize=8)
+
+
+def _status_note(run: RunRecord) -> str:
+    if run.status == "completed":
+        return "completed"
+    epochs = run.metrics[-1].get("epoch") if run.metrics else 0
+    return f"{run.status.upper()} ({epochs}/{run.value('train.epochs', '?')} epochs)"
+
+
+# --- per run -------------------------------------------------------------------------
+
+
+def plot_run_curves(run: RunRecord, path: Path) -> Path:
+    """curves.png: left, train and val accuracy (eval mode) per epoch; right, train loss
+    (train-mode minibatch mean over the epoch, with dropout on), train loss in eval mode
+    and val loss per epoch. The title gives status, keep_prob, drop rate, variant and
+    normalization; a run that did not complete is labelled with its status."""
+    fig = _figure(9, 3.6)
+    fig.subplots_adjust(left=0.07, right=0.98, bottom=0.14, top=0.80, wspace=0.22)
+    ax_acc, ax_loss = fig.subplots(1, 2)
+    m = run.metrics
+    epochs = _column(m, "epoch")
+    fig.suptitle(
+        f"{run.run_id}: {_status_note(run)}\n{_knob(keep_prob_of(run))}, variant "
+        f"{run.value('dropout.variant', '?')}, normalization {run.value('model.normalization', '?')}",
+        fontsize=10, color="black" if run.status == "completed" else "firebrick",
+    )
+    if not m:
+        for ax in (ax_acc, ax_loss):
+            ax.text(0.5, 0.5, "no epochs recorded yet", ha="center", va="center", transform=ax.transAxes)
+    ax_acc.plot(epochs, 100 * _column(m, "train_acc"), marker=".", label="train (eval mode)")
+    ax_acc.plot(epochs, 100 * _column(m, "val_acc"), marker=".", label="val")
+    ax_acc.set(title="accuracy", xlabel="epoch", ylabel="accuracy (%)")
+    ax_loss.plot(epochs, _column(m, "train_loss"), marker=".", label="train (train-mode minibatch mean)")
+    ax_loss.plot(epochs, _column(m, "train_eval_loss"), ls="--", label="train (eval mode)")
+    ax_loss.plot(epochs, _column(m, "val_loss"), marker=".", label="val")
+    ax_loss.set(title="loss", xlabel="epoch", ylabel="cross-entropy loss")
+    _clip_loss_axis(ax_loss, m)
+    if run.status == "diverged" and m:
+        for ax in (ax_acc, ax_loss):
+            ax.axvline(epochs[-1], color="firebrick", ls=":", label="diverged")
+    for ax in (ax_acc, ax_loss):
+        ax.legend(fontsize=7)
+        ax.grid(alpha=0.3)
+    return save_figure(fig, path)
+
+
+def _clip_loss_axis(ax, records) -> None:
+    """Keep a diverging loss from flattening the rest of the curve."""
+    values = np.concatenate([_column(records, k) for k in ("train_loss", "train_eval_loss", "val_loss")])
+    values = values[np.isfinite(values)]
+    if len(values):
+        ax.set_ylim(0, min(values.max(), 3 * np.median(values)) * 1.05 or 1)
+
+
+def plot_expectation(run: RunRecord, path: Path) -> Path | None:
+    """expectation.png, if the run's expectation.json has dropout layers: for the
+    train-time mean and the dropped fraction of each layer, measured - predicted with
+    error bars of +-z_tol standard errors around the prediction (0); a point inside its
+    bar passes. Tick labels give each layer's keep_prob and drop rate; annotations give
+    measured, predicted and z. The title shows variant, keep_prob and drop rate."""
+    exp = run.expectation or {}
+    layers = [layer for layer in exp.get("layers") or [] if isinstance(layer, dict)]
+    if not layers:
+        return None
+    z_tol = float(exp.get("z_tol", 4.0))
+    fig = _figure(9, 3.8)
+    fig.subplots_adjust(left=0.09, right=0.98, bottom=0.20, top=0.80, wspace=0.3)
+    verdict = "PASS" if exp.get("pass") else "FAIL"
+    fig.suptitle(
+        f"{run.run_id}: expectation check ({exp.get('split', '?')}, {exp.get('draws', '?')} draws): {verdict}\n"
+        f"variant {run.value('dropout.variant', layers[0].get('variant'))}, {_knob(keep_prob_of(run))}, "
+        f"input keep_prob {run.value('dropout.input_keep_prob', '?')}",
+        fontsize=10, color="black" if exp.get("pass") else "firebrick",
+    )
+    x = np.arange(len(layers))
+    ticks = [
+        f"{layer.get('layer', '?')}\nkeep {layer.get('keep_prob', math.nan):g} / drop {layer.get('drop_rate', math.nan):g}"
+        for layer in layers
+    ]
+    for ax, quantity, title in zip(fig.subplots(1, 2), ("train_mean", "dropped_fraction"),
+                                   ("train-time mean", "dropped fraction (predicted: 1 - keep_prob)")):
+        _expectation_panel(ax, x, [layer.get(quantity) or {} for layer in layers], z_tol)
+        ax.set_title(f"{title}\nmeasured - predicted, bars: +-{z_tol:g} se", fontsize=9)
+        ax.set_xticks(x, ticks, fontsize=8)
+        ax.set_xlim(-0.6, len(layers) - 0.4)
+    return save_figure(fig, path)
+
+
+def _expectation_panel(ax, x, quantities, z_tol) -> None:
+    num = lambda q, k: float(q[k]) if isinstance(q.get(k), (int, float)) else math.nan  # noqa: E731
+    meas, pred, se = (np.array([num(q, k) for q in quantities]) for k in ("measured", "predicted", "se"))
+    ok = [bool(q.get("pass")) for q in quantities]
+    ax.errorbar(x, np.zeros_like(x, dtype=float), yerr=z_tol * se, fmt="_", color="gray", capsize=8,
+                ms=16, label=f"predicted +- {z_tol:g} se")
+    ax.scatter(x, meas - pred, c=["seagreen" if p else "firebrick" for p in ok], zorder=3, label="measured")
+    for xi, m, p, s, q in zip(x, meas, pred, se, quantities):
+        ax.annotate(f"meas {m:.4g}\npred {p:.4g}\nz {num(q, 'z'):.2f}", (xi, 0), xytext=(10, 0),
+                    textcoords="offset points", fontsize=7, va="center")
+    ax.axhline(0, color="gray", lw=0.5)
+    ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 3))
+    ax.legend(fontsize=7, loc="lower left")
+
+
+# --- per sweep -----------------------------------------------------------------------
+
+
+def _colors(groups: list[Group]) -> dict[float | None, tuple]:
+    """One colour per keep_prob, the same in every panel."""
+    from matplotlib import colormaps
+
+    keeps = sorted({g.keep_prob for g in groups}, key=lambda k: (k is None, k or 0))
+    cmap = colormaps["viridis"]
+    return {k: cmap(0.85 * i / max(len(keeps) - 1, 1)) for i, k in enumerate(keeps)}
+
+
+def _epoch_matrix(runs: list[RunRecord]) -> tuple[np.ndarray, np.ndarray]:
+    """(epochs, values) with values[i, j] the val accuracy of run i at epochs[j] (or nan)."""
+    epochs = sorted({int(r["epoch"]) for run in runs for r in run.metrics if isinstance(r.get("epoch"), int)})
+    index = {e: j for j, e in enumerate(epochs)}
+    values = np.full((len(runs), len(epochs)), np.nan)
+    for i, run in enumerate(runs):
+        for rec in run.metrics:
+            if rec.get("epoch") in index and isinstance(rec.get("val_acc"), (int, float)):
+                values[i, index[rec["epoch"]]] = rec["val_acc"]
+    return np.array(epochs), values
+
+
+def plot_val_curves(sweep: SweepGroups, title: str, path: Path) -> Path:
+    """val_curves.png: validation accuracy per epoch, one line per keep_prob (and any other
+    swept value): the mean over completed seeds with a 95% t-band, N in the legend. One
+    panel per variant x normalization when those vary. Runs that did not complete are
+    drawn dotted and left out of the mean."""
+    panels = sweep.by(sweep.panel_keys())
+    colors = _colors(sweep.groups)
+    cols = min(len(panels), 3)
+    rows = math.ceil(len(panels) / cols)
+    fig = _figure(5.2 * cols, 3.8 * rows + 0.6)
+    fig.subplots_adjust(left=0.08, right=0.98, bottom=0.12 / rows, top=1 - 0.7 / (3.8 * rows + 0.6),
+                        wspace=0.2, hspace=0.35)
+    axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False).ravel())
+    fig.suptitle(f"{title}: validation accuracy per epoch (mean over seeds, 95% CI band)", fontsize=10)
+    other = [k for k in sweep.series_keys() if k not in sweep.panel_keys()]
+    for ax, (panel, groups) in zip(axes, panels.items()):
+        for g in groups:
+            _val_curve(ax, g, colors[g.keep_prob], g.label(other))
+        ax.set(title=panel or "all runs", xlabel="epoch", ylabel="validation accuracy (%)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="lower right")
+    for ax in axes[len(panels):]:
+        ax.set_visible(False)
+    return save_figure(fig, path)
+
+
+def _val_curve(ax, group: Group, color, extra: str) -> None:
+    included = group.included
+    label = f"{_knob(group.keep_prob)}{', ' + extra if extra else ''}; N={len(included)}"
+    excluded = [r for r in group.runs if r.status != "completed"]
+    if excluded:
+        label += f" (+{len(excluded)} not completed, dotted)"
+    if included:
+        epochs, values = _epoch_matrix(included)
+        count = np.sum(~np.isnan(values), axis=0)
+        mean = 100 * np.nanmean(values, axis=0)
+        sd = 100 * np.nanstd(values, axis=0, ddof=1) if len(included) > 1 else np.zeros_like(mean)
+        half = np.array([t_critical(n - 1) if n > 1 else 0.0 for n in count]) * np.nan_to_num(sd) / np.sqrt(count)
+        ax.plot(epochs, mean, color=color, label=label)
+        ax.fill_between(epochs, mean - half, mean + half, color=color, alpha=0.2, lw=0)
+        label = None
+    for run in excluded:
+        ax.plot(_column(run.metrics, "epoch"), 100 * _column(run.metrics, "val_acc"), ls=":", color=color,
+                label=label)
+        label = None
+
+
+def plot_keep_prob(sweep: SweepGroups, title: str, path: Path) -> Path:
+    """keep_prob.png: final (left) and best (right) validation accuracy vs keep_prob, the
+    mean over completed seeds with 95% CI error bars, one line per variant x
+    normalization (and any other swept value); N in the legend, drop rate on the top axis."""
+    fig = _figure(10, 4.2)
+    fig.subplots_adjust(left=0.07, right=0.98, bottom=0.13, top=0.76, wspace=0.22)
+    fig.suptitle(f"{title}: validation accuracy vs keep_prob (mean over seeds, 95% CI)\n{EXCLUDED_NOTE}",
+                 fontsize=10)
+    for ax, metric in zip(fig.subplots(1, 2), ("final_val", "best_val")):
+        _metric_vs_keep(ax, sweep, metric, scale=100)
+        ax.set(title=METRICS[metric][0], ylabel="validation accuracy (%)")
+    return save_figure(fig, path)
+
+
+def plot_gap(sweep: SweepGroups, title: str, path: Path) -> Path:
+    """gap.png: train - val accuracy at the final epoch vs keep_prob (percentage points),
+    mean over completed seeds with 95% CI error bars, one line per variant x
+    normalization (and any other swept value)."""
+    fig = _figure(6.5, 4.2)
+    fig.subplots_adjust(left=0.12, right=0.97, bottom=0.13, top=0.74)
+    fig.suptitle(f"{title}: generalization gap vs keep_prob\n{EXCLUDED_NOTE}", fontsize=10)
+    ax = fig.subplots()
+    _metric_vs_keep(ax, sweep, "gap", scale=100)
+    ax.axhline(0, color="gray", lw=0.5)
+    ax.set(title="train - val accuracy at the final epoch", ylabel="gap (percentage points)")
+    return save_figure(fig, path)
+
+
+def _metric_vs_keep(ax, sweep: SweepGroups, metric: str, scale: float) -> None:
+    for label, groups in sweep.by(sweep.series_keys()).items():
+        pts = [(g.keep_prob, g.stat(metric)) for g in groups if g.keep_prob is not None]
+        pts = [(k, s) for k, s in pts if s.n]
+        if not pts:
+            continue
+        ks = [k for k, _ in pts]
+        ns = sorted({s.n for _, s in pts})
+        n_text = f"N={ns[0]}" if len(ns) == 1 else f"N={ns[0]}-{ns[-1]}"
+        ax.errorbar(ks, [scale * s.mean for _, s in pts], yerr=[scale * np.nan_to_num(s.ci) for _, s in pts],
+                    marker="o", capsize=4, label=f"{label or 'all runs'} ({n_text})")
+        if len(ns) > 1:
+            for k, s in pts:
+                ax.annotate(f"N={s.n}", (k, scale * s.mean), xytext=(4, 4), textcoords="offset points", fontsize=7)
+    ax.set_xlabel("keep_prob (drop rate = 1 - keep_prob on top)")
+    keeps = sorted({g.keep_prob for g in sweep.groups if g.keep_prob is not None})
+    if keeps:
+        ax.set_xticks(keeps)
+        ax.set_xlim(min(keeps) - 0.05, max(keeps) + 0.05)
+        _drop_rate_axis(ax, keeps)
+    ax.grid(alpha=0.3)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7)
+    else:
+        ax.text(0.5, 0.5, "no completed runs yet", ha="center", va="center", transform=ax.transAxes)
