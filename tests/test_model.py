@@ -8,10 +8,11 @@ from dropcli.nn import FullyConnectedNet, layers, numeric_gradient, rel_error
 from gradcheck_util import assert_grad_close
 
 NET_TOL = 1e-6
-# Absolute accuracy of the fourth-order difference at h = 1e-5 for a loss near 2: entries
-# whose true gradient is (near) zero, like a bias followed by batchnorm, are compared
-# to this instead of relatively.
-NET_ATOL = 1e-9
+# The fourth-order difference at h = 1e-5 is accurate to ~eps |loss| / h ~ 1e-10 in
+# absolute terms (measured: at most 1.8e-10 here). Entries whose true gradient is (near)
+# zero, like a bias followed by batchnorm, cannot have a small *relative* error; a
+# difference below NET_ATOL is forgiven, everything else must agree to NET_TOL.
+NET_ATOL = 5e-10
 
 CASES = [(norm, keep, variant)
          for norm in (None, "batchnorm", "layernorm")
