@@ -83,7 +83,7 @@ class DataConfig(_Section):
 
     dataset: Dataset = Field("digits", description="dataset: digits (scikit-learn's 8x8 digits)")
     path: str | None = Field(None, description="local file or folder to read (null: built in)")
-    num_train: PositiveInt | None = Field(1000, description="training examples used (null: all)")
+    num_train: PositiveInt | None = Field(300, description="training examples used (null: all)")
     num_val: PositiveInt | None = Field(300, description="validation examples used (null: all)")
 
 
@@ -121,7 +121,7 @@ class TrainConfig(_Section):
     learning_rate: Annotated[float, at.Gt(0)] = Field(1e-3, description="initial step size")
     lr_decay: Probability = Field(1.0, description="learning rate multiplier after every epoch")
     batch_size: PositiveInt = Field(100, description="examples per minibatch")
-    epochs: PositiveInt = Field(20, description="passes over the training set")
+    epochs: PositiveInt = Field(50, description="passes over the training set")
     dtype: Literal["float32", "float64"] = Field("float32", description="floating point precision")
 
 
