@@ -119,7 +119,7 @@ def test_float32_and_float64_reach_the_same_accuracy():
     accs = {}
     for dtype in (np.float32, np.float64):
         rngs = streams(0)
-        data = load_data(default_config().data, rngs["data"], dtype=dtype)
+        data = load_data(default_config().data.model_copy(update={"num_train": 1000}), rngs["data"], dtype=dtype)
         net = FullyConnectedNet([128], input_dim=64, num_classes=10, keep_prob=0.5, weight_scale="he",
                                 dtype=dtype, seed=0)
         h = fit(net, data, TrainSettings(epochs=5), order_rng=rngs["order"], dropout_rng=rngs["dropout"],
@@ -127,4 +127,4 @@ def test_float32_and_float64_reach_the_same_accuracy():
         accs[dtype] = h.records[-1]["val_acc"]
     # Same masks and batches: the two precisions differ only by rounding; on 300 validation
     # examples that moves at most a handful of predictions.
-    assert abs(accs[np.float32] - accs[np.float64]) <= 3 / 300
+    assert abs(accs[np.float32] - accs[np.float64]) <= 3 / 300 + 1e-9
