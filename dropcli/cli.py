@@ -296,5 +296,12 @@ def runs(
     out.print(table)
 
 
+def _terminate(signum, frame):
+    raise KeyboardInterrupt  # SIGTERM ends a run the way Ctrl-C does: marked interrupted
+
+
 def main():
+    import signal
+
+    signal.signal(signal.SIGTERM, _terminate)
     app()

@@ -180,3 +180,30 @@ def test_runs_lists_every_run(tiny_config, tmp_path):
 def test_runs_on_missing_folder(tmp_path):
     result = invoke("runs", tmp_path / "nowhere")
     assert result.exit_code == 2 and "no such folder" in result.output
+
+
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_interrupted_train_is_marked_and_exits_130(tmp_path, sig):
+    import signal
+    import time
+
+    config = tmp_path / "long.yaml"
+    config.write_text("name: long\ndata: {num_train: 300}\nmodel: {hidden_dims: [64]}\ntrain: {epochs: 100000}\n")
+    runs = tmp_path / "runs"
+    proc = subprocess.Popen([sys.executable, "-m", "dropcli", "train", str(config), "--runs-dir", str(runs)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # wait until a few epochs are on disk
+        logs = list(runs.glob("*/metrics.jsonl"))
+        if logs and len(logs[0].read_text().splitlines()) >= 3:
+            break
+        time.sleep(0.05)
+    proc.send_signal(getattr(signal, sig))
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    (run_dir,) = runs.iterdir()
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "interrupted"
+    assert summary["epochs_completed"] >= 2
+    assert not (run_dir / "lock").exists()
+    assert "Traceback" not in stderr
