@@ -6,7 +6,7 @@ Every key has a default, so an empty file is a valid config::
     seed: 0                 # the one seed every random stream is spawned from
     data:    dataset, path, num_train, num_val
     model:   hidden_dims, activation, normalization, weight_init, reg
-    dropout: variant, keep_prob, input_keep_prob
+    dropout: variant, keep_prob, input_keep_prob, placement
     train:   optimizer, learning_rate, lr_decay, batch_size, epochs, dtype
     sweep:   {dotted.key: [value, ...]}   # the grid `dropcli sweep` runs; ignored by `train`
 
@@ -111,6 +111,9 @@ class DropoutConfig(_Section):
     )
     keep_prob: Probability = Field(0.5, description="probability of KEEPING a hidden unit; 1 = off")
     input_keep_prob: Probability = Field(1.0, description="probability of keeping an input feature")
+    placement: Literal["all", "last"] = Field(
+        "all", description="hidden dropout after every hidden layer, or only after the last (Li et al. 2019)"
+    )
 
 
 class TrainConfig(_Section):

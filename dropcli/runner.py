@@ -45,6 +45,7 @@ def build_net(config: Config, input_dim: int, num_classes: int, rng_seed=None) -
         normalization=None if m.normalization == "none" else m.normalization,
         activation=m.activation, reg=m.reg, weight_scale=m.weight_init,
         dtype=np.dtype(config.train.dtype), seed=config.seed if rng_seed is None else rng_seed,
+        placement=d.placement,
     )
 
 

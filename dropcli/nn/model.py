@@ -38,6 +38,7 @@ class Architecture:
     input_keep_prob: float = 1.0
     variant: str = "inverted"
     reg: float = 0.0  # L2 on weights only: 0.5 * reg * sum(W**2)
+    placement: str = "all"  # hidden dropout after every hidden layer, or only the "last"
 
     def __post_init__(self):
         dims = self.hidden_dims
@@ -67,12 +68,18 @@ class Architecture:
             self, "input_keep_prob", check_keep_prob(self.input_keep_prob, "input_keep_prob")
         )
         get_variant(self.variant)
+        if self.placement not in ("all", "last"):
+            raise ValueError(f"placement must be 'all' or 'last', got {self.placement!r}")
         if not self.reg >= 0:
             raise ValueError(f"reg must be >= 0, got {self.reg!r}")
 
     @property
     def num_layers(self) -> int:
         return len(self.hidden_dims) + 1
+
+    def hidden_keep_prob(self, i: int) -> float:
+        """keep_prob of the dropout after hidden layer i (1 = no dropout there)."""
+        return self.keep_prob if self.placement == "all" or i == self.num_layers - 1 else 1.0
 
 
 def weight_std(weight_scale, fan_in: int, fan_out: int) -> float:
@@ -105,16 +112,19 @@ def init_params(arch: Architecture, weight_scale, rng: np.random.Generator, dtyp
     return params, state
 
 
-def forward(arch: Architecture, params, state, x, *, train: bool, rng=None):
+def forward(arch: Architecture, params, state, x, *, train: bool, rng=None, mc_dropout=False):
     """Scores for x: (N, D) -> scores (N, C), caches, new state.
 
     Dropout masks are drawn from ``rng`` in a fixed order (input, then hidden layers
-    1..L-1), so generators in the same state give the same masks.
+    1..L-1), so generators in the same state give the same masks. ``mc_dropout`` draws
+    masks in test mode too (batchnorm still uses its running statistics): one sample of
+    Monte-Carlo dropout.
     """
+    drop = train or mc_dropout
     act_forward = layers.ACTIVATIONS[arch.activation][0]
     new_state = dict(state)
     caches = []
-    out, input_cache = dropout_forward(x, arch.input_keep_prob, arch.variant, train=train, rng=rng)
+    out, input_cache = dropout_forward(x, arch.input_keep_prob, arch.variant, train=drop, rng=rng)
     for i in range(1, arch.num_layers):
         out, affine_cache = layers.affine_forward(out, params[f"W{i}"], params[f"b{i}"])
         norm_cache = None
@@ -128,7 +138,7 @@ def forward(arch: Architecture, params, state, x, *, train: bool, rng=None):
         elif arch.normalization == "layernorm":
             out, norm_cache = layers.layernorm_forward(out, params[f"gamma{i}"], params[f"beta{i}"])
         out, act_cache = act_forward(out)
-        out, drop_cache = dropout_forward(out, arch.keep_prob, arch.variant, train=train, rng=rng)
+        out, drop_cache = dropout_forward(out, arch.hidden_keep_prob(i), arch.variant, train=drop, rng=rng)
         caches.append((affine_cache, norm_cache, act_cache, drop_cache))
     L = arch.num_layers
     scores, out_cache = layers.affine_forward(out, params[f"W{L}"], params[f"b{L}"])
@@ -189,8 +199,6 @@ def dropout_inputs(arch: Architecture, params, state, x):
     found = []
     if arch.input_keep_prob < 1:
         found.append(("input", arch.input_keep_prob, x))
-    if arch.keep_prob == 1:
-        return found
     act_forward = layers.ACTIVATIONS[arch.activation][0]
     out = x
     for i in range(1, arch.num_layers):
@@ -203,15 +211,19 @@ def dropout_inputs(arch: Architecture, params, state, x):
         elif arch.normalization == "layernorm":
             out = layers.layernorm_forward(out, params[f"gamma{i}"], params[f"beta{i}"])[0]
         out = act_forward(out)[0]
-        found.append((f"hidden{i}", arch.keep_prob, out))
-        out = dropout_forward(out, arch.keep_prob, arch.variant, train=False)[0]
+        keep = arch.hidden_keep_prob(i)
+        if keep < 1:
+            found.append((f"hidden{i}", keep, out))
+            out = dropout_forward(out, keep, arch.variant, train=False)[0]
     return found
 
 
-def predict_scores(arch: Architecture, params, state, x, *, batch_size: int = 1000):
-    """Test-mode scores for any number of rows, computed in bounded batches."""
+def predict_scores(arch: Architecture, params, state, x, *, batch_size: int = 1000, rng=None):
+    """Test-mode scores for any number of rows, computed in bounded batches.
+
+    With ``rng``, dropout masks are drawn (one Monte-Carlo dropout sample per row)."""
     parts = [
-        forward(arch, params, state, x[i : i + batch_size], train=False)[0]
+        forward(arch, params, state, x[i : i + batch_size], train=False, rng=rng, mc_dropout=rng is not None)[0]
         for i in range(0, len(x), batch_size)
     ]
     return np.concatenate(parts) if parts else np.zeros((0, arch.num_classes), x.dtype)
@@ -246,6 +258,7 @@ class FullyConnectedNet:
         weight_scale=1e-2,
         dtype=np.float32,
         seed=None,
+        placement="all",
     ):
         self.arch = Architecture(
             hidden_dims=tuple(hidden_dims) if not isinstance(hidden_dims, (str, bytes)) else hidden_dims,
@@ -257,6 +270,7 @@ class FullyConnectedNet:
             input_keep_prob=input_keep_prob,
             variant=variant,
             reg=reg,
+            placement=placement,
         )
         self.dtype = np.dtype(dtype)
         if self.dtype not in (np.float32, np.float64):
