@@ -37,8 +37,11 @@ def _quantity(measured, predicted, se):
     }
 
 
-def check_dropout(x, keep_prob, variant, rng, *, draws=1):
+def check_dropout(x, keep_prob, variant, rng, *, draws=1, dropout=dropout_forward):
     """Measure one dropout layer on inputs ``x`` over ``draws`` independent masks.
+
+    ``dropout`` is the layer under test, with ``dropout_forward``'s signature (pass another
+    implementation to check it against the variant's predictions).
 
     Returns a JSON-ready dict: keep_prob, drop_rate, variant, units sampled, the input's
     mean and zero fraction, and for ``train_mean``, ``dropped_fraction`` and ``test_mean``
@@ -55,14 +58,14 @@ def check_dropout(x, keep_prob, variant, rng, *, draws=1):
 
     total, dropped = 0.0, 0
     for _ in range(draws):
-        out, _ = dropout_forward(x, k, variant, train=True, rng=rng)
+        out, _ = dropout(x, k, variant, train=True, rng=rng)
         total += float(out.sum(dtype=np.float64))
         dropped += int(np.count_nonzero(nonzero & (out == 0)))
     n = x.size * draws
     train_mean = total / n
     drop_frac = dropped / (n_nonzero * draws) if n_nonzero else 0.0
 
-    test_out, _ = dropout_forward(x, k, variant, train=False)
+    test_out, _ = dropout(x, k, variant, train=False)
     test_mean = float(test_out.mean(dtype=np.float64))
     # Float rounding in the sums bounds how close a deterministic output can come.
     rounding_se = 2 * np.finfo(x.dtype).eps * max(s, t) * max(np.sqrt(in_sq), 1e-30)

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from dropcli.nn import FullyConnectedNet, layers, numeric_gradient, rel_error
+from dropcli.checks import kink_free_batch
+from dropcli.nn import FullyConnectedNet, numeric_gradient, rel_error
 
 from gradcheck_util import assert_grad_close
 
@@ -17,25 +18,6 @@ NET_ATOL = 5e-10
 CASES = [(norm, keep, variant)
          for norm in (None, "batchnorm", "layernorm")
          for keep, variant in ((1.0, "inverted"), (0.5, "inverted"), (0.5, "vanilla"))]
-
-
-def kink_free_batch(net, n, mask_seed, margin=2e-4):
-    """A batch whose relu inputs all stay at least ``margin`` from 0, so that moving any
-    parameter by the stencil's +-2h (~2e-5 here) cannot cross relu's kink (where the loss has no
-    derivative and a numeric gradient means nothing). Deterministic: seeds 0, 1, ..."""
-    for seed in range(100):
-        rng = np.random.default_rng(seed)
-        X, y = rng.standard_normal((n, net.arch.input_dim)), rng.integers(net.arch.num_classes, size=n)
-        closest = []
-        relu_forward, relu_backward = layers.ACTIVATIONS["relu"]
-        layers.ACTIVATIONS["relu"] = (lambda x: (closest.append(np.abs(x).min()), relu_forward(x))[1], relu_backward)
-        try:
-            net.loss(X, y, rng=np.random.default_rng(mask_seed))
-        finally:
-            layers.ACTIVATIONS["relu"] = (relu_forward, relu_backward)
-        if min(closest) > margin:
-            return X, y
-    raise AssertionError("no kink-free batch found")
 
 
 def small_net(norm, keep, variant, reg=0.0, seed=0, **kw):

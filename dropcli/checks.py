@@ -1,0 +1,201 @@
+"""`dropcli check`: the cs231n notebook's dropout checks and numeric gradient checks, as data.
+
+Expectation check (per variant and keep_prob): input x = N(0, 1) + 10, 500 x 500, as in
+the notebook; the train-time mean, the fraction dropped and the test-time mean against
+what the variant predicts (see ``dropcli.expectation``).
+
+Gradient checks (float64): every layer against fourth-order numeric differences
+(relative error <= LAYER_TOL), and whole networks for each normalization x variant x
+keep_prob (relative error <= NET_TOL, differences below NET_ATOL forgiven: finite
+differences resolve no better than ~1e-10 absolute, so a gradient that is exactly zero,
+such as a bias followed by batchnorm, has no meaningful relative error).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .expectation import Z_TOL, check_dropout
+from .nn import layers
+from .nn.dropout import dropout_backward, dropout_forward
+from .nn.gradcheck import numeric_gradient, numeric_gradient_array, rel_error, worst_index
+from .nn.model import FullyConnectedNet, forward, l2_penalty
+
+LAYER_TOL = 1e-8
+NET_TOL = 1e-6
+NET_ATOL = 5e-10
+QUANTITIES = ("train_mean", "dropped_fraction", "test_mean")
+LABELS = {"train_mean": "train-time mean", "dropped_fraction": "fraction dropped", "test_mean": "test-time mean"}
+
+
+# --- expectation ----------------------------------------------------------------------------
+
+
+def expectation_input(seed: int = 0) -> np.ndarray:
+    """The notebook's input: standard normal + 10, 500 x 500, float64."""
+    return np.random.default_rng(seed).standard_normal((500, 500)) + 10
+
+
+def expectation_checks(keeps, variants, seed: int = 0, dropout=None) -> list[dict]:
+    """One ``check_dropout`` result per (variant, keep_prob), with failure messages.
+    ``dropout`` is the layer under test (default: dropcli's ``dropout_forward``)."""
+    dropout = dropout or dropout_forward
+    x = expectation_input(seed)
+    rows = []
+    for variant in variants:
+        for keep in keeps:
+            rng = np.random.default_rng([seed, 1])
+            result = check_dropout(x, keep, variant, rng, dropout=dropout)
+            result["failures"] = describe_failures(result)
+            rows.append(result)
+    return rows
+
+
+def describe_failures(result: dict) -> list[str]:
+    """One sentence per failed quantity: which, measured vs predicted, by how much."""
+    out = []
+    for q in QUANTITIES:
+        r = result[q]
+        if not r["pass"]:
+            out.append(
+                f"{result['variant']} keep_prob {result['keep_prob']:g}: {LABELS[q]} {r['measured']:.6g} "
+                f"vs predicted {r['predicted']:.6g} (off by {r['measured'] - r['predicted']:+.3g}, "
+                f"{r['z']:+.1f} standard errors; allowed {Z_TOL:g})"
+            )
+    return out
+
+
+# --- gradients ------------------------------------------------------------------------------
+
+
+def _layer_cases(rng):
+    """(name, forward() -> array, {input name: array}, backward(dout) -> {input name: grad})."""
+    x, w, b = rng.standard_normal((10, 6)), rng.standard_normal((6, 5)), rng.standard_normal(5)
+    yield "affine", lambda: layers.affine_forward(x, w, b)[0], {"x": x, "w": w, "b": b}, \
+        lambda d: dict(zip("xwb", layers.affine_backward(d, layers.affine_forward(x, w, b)[1])))
+    for name, (fwd, bwd) in layers.ACTIVATIONS.items():
+        a = rng.standard_normal((8, 7))
+        a[np.abs(a) < 0.01] = 0.5  # keep the stencil (+-2h) away from relu's kink
+        yield name, (lambda f=fwd, a=a: f(a)[0]), {"x": a}, (lambda d, f=fwd, g=bwd, a=a: {"x": g(d, f(a)[1])})
+    h = 5
+    xb = 4 * rng.standard_normal((12, h)) + 3
+    gamma, beta = rng.standard_normal(h), rng.standard_normal(h)
+    rm, rv = rng.standard_normal(h), rng.uniform(0.5, 2, h)
+    for train in (True, False):
+        fwd = lambda t=train: layers.batchnorm_forward(xb, gamma, beta, rm, rv, train=t)[0]  # noqa: E731
+        bwd = lambda d, t=train: dict(zip(("x", "gamma", "beta"), layers.batchnorm_backward(  # noqa: E731
+            d, layers.batchnorm_forward(xb, gamma, beta, rm, rv, train=t)[1])))
+        yield f"batchnorm ({'train' if train else 'test'})", fwd, {"x": xb, "gamma": gamma, "beta": beta}, bwd
+    xl = 3 * rng.standard_normal((6, 9)) - 2
+    gl, bl = rng.standard_normal(9), rng.standard_normal(9)
+    yield "layernorm", lambda: layers.layernorm_forward(xl, gl, bl)[0], {"x": xl, "gamma": gl, "beta": bl}, \
+        lambda d: dict(zip(("x", "gamma", "beta"), layers.layernorm_backward(d, layers.layernorm_forward(xl, gl, bl)[1])))
+
+
+def _dropout_cases(rng, keeps, variants):
+    xd = rng.standard_normal((10, 10)) + 10
+    for variant in variants:
+        for keep in keeps:
+            def fwd(v=variant, k=keep):  # the same generator state every call: the same mask
+                return dropout_forward(xd, k, v, train=True, rng=np.random.default_rng(7))[0]
+
+            def bwd(d, v=variant, k=keep):
+                return {"x": dropout_backward(d, dropout_forward(xd, k, v, train=True, rng=np.random.default_rng(7))[1])}
+
+            yield f"dropout {variant} keep {keep:g}", fwd, {"x": xd}, bwd
+
+
+def layer_gradient_checks(keeps, variants, seed: int = 0) -> list[dict]:
+    rng = np.random.default_rng(seed)
+    rows = []
+    cases = list(_layer_cases(rng)) + list(_dropout_cases(rng, keeps, variants))
+    for name, fwd, inputs, bwd in cases:
+        dout = rng.standard_normal(np.shape(fwd()))
+        analytic = bwd(dout)
+        for key, x in inputs.items():
+            numeric = numeric_gradient_array(fwd, x, dout, h=1e-3, order=4)
+            rows.append(_grad_row("layer", f"{name} d{key}", analytic[key], numeric, LAYER_TOL, 0.0))
+    return rows
+
+
+def kink_free_batch(net: FullyConnectedNet, n: int, mask_seed: int, margin: float = 2e-4):
+    """A batch whose relu inputs all stay at least ``margin`` from 0 under the masks of
+    ``default_rng(mask_seed)``, so that moving a parameter by the stencil's +-2h (~2e-5)
+    cannot cross relu's kink, where the loss has no derivative. Tries seeds 0, 1, ..."""
+    relu_forward, relu_backward = layers.ACTIVATIONS["relu"]
+    for seed in range(100):
+        rng = np.random.default_rng(seed)
+        X, y = rng.standard_normal((n, net.arch.input_dim)), rng.integers(net.arch.num_classes, size=n)
+        closest = [np.inf]
+
+        def recording(x):
+            closest[0] = min(closest[0], float(np.abs(x).min()))
+            return relu_forward(x)
+
+        layers.ACTIVATIONS["relu"] = (recording, relu_backward)
+        try:
+            net.loss(X, y, rng=np.random.default_rng(mask_seed))
+        finally:
+            layers.ACTIVATIONS["relu"] = (relu_forward, relu_backward)
+        if closest[0] > margin:
+            return X, y
+    raise RuntimeError("no kink-free batch found in 100 tries")
+
+
+def net_gradient_check(net: FullyConnectedNet, X, y, mask_seed: int = 1) -> dict:
+    """Compare every parameter's analytic gradient with the numeric one; the worst row."""
+    def loss():  # forward only; a generator in the same state each call: the same masks
+        scores = forward(net.arch, net.params, net.bn_state, X, train=True, rng=np.random.default_rng(mask_seed))[0]
+        return layers.softmax_loss(scores, y)[0] + l2_penalty(net.arch, net.params)
+
+    _, grads = net.loss(X, y, rng=np.random.default_rng(mask_seed))
+    rows = [
+        _grad_row("net", name, grads[name], numeric_gradient(loss, w, h=1e-5, order=4), NET_TOL, NET_ATOL)
+        for name, w in net.params.items()
+    ]
+    worst = max(rows, key=lambda r: (r["rel_error"], r["normwise"] or 0))
+    # One row per net: the worst parameter, with the net-wide figures.
+    return {
+        **worst,
+        "max_abs_diff": max(r["max_abs_diff"] for r in rows),
+        "normwise": max((r["normwise"] for r in rows if r["normwise"] is not None), default=None),
+    }
+
+
+def net_gradient_checks(keeps, variants, normalizations=(None, "batchnorm", "layernorm"), seed: int = 0):
+    rows = []
+    combos = [(1.0, "inverted")] + [(k, v) for v in variants for k in keeps if k < 1]
+    for norm in normalizations:
+        for keep, variant in combos:
+            net = FullyConnectedNet([20, 30], input_dim=15, num_classes=10, keep_prob=keep, variant=variant,
+                                    normalization=norm, weight_scale=5e-2, dtype=np.float64, seed=seed)
+            X, y = kink_free_batch(net, 6, mask_seed=1)
+            worst = net_gradient_check(net, X, y)
+            worst["name"] = f"net {norm or 'none'} {variant} keep {keep:g} (worst: {worst['name']})"
+            rows.append(worst)
+    return rows
+
+
+def _grad_row(kind, name, analytic, numeric, tol, atol):
+    analytic, numeric = np.asarray(analytic, np.float64), np.asarray(numeric, np.float64)
+    err = rel_error(analytic, numeric, atol)
+    i = worst_index(analytic, numeric, atol)
+    scale = np.linalg.norm(analytic) + np.linalg.norm(numeric)
+    return {
+        "kind": kind, "name": name, "rel_error": err, "threshold": tol, "atol": atol, "pass": bool(err <= tol),
+        "worst_index": [int(j) for j in i], "analytic": float(analytic[i]), "numeric": float(numeric[i]),
+        "max_abs_diff": float(np.max(np.abs(analytic - numeric))),
+        # ||a - n|| / (||a|| + ||n||); None where the true gradient is zero (nothing to compare)
+        "normwise": float(np.linalg.norm(analytic - numeric) / scale) if np.abs(analytic).max() > 1e-12 else None,
+    }
+
+
+def run_checks(keeps=(0.25, 0.4, 0.7), variants=("inverted", "vanilla"), seed: int = 0) -> dict:
+    """Everything `dropcli check` measures, JSON-ready."""
+    expectation = expectation_checks(keeps, variants, seed)
+    gradients = layer_gradient_checks(keeps, variants, seed) + net_gradient_checks(keeps, variants, seed=seed)
+    return {
+        "keeps": list(keeps), "variants": list(variants), "seed": seed, "z_tol": Z_TOL,
+        "expectation": expectation, "gradients": gradients,
+        "pass": all(r["pass"] for r in expectation) and all(r["pass"] for r in gradients),
+    }
