@@ -6,7 +6,6 @@ the index. Files are written atomically.
 
 from __future__ import annotations
 
-import io
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -81,14 +80,12 @@ def render_markdown(results: dict, figure_name: str) -> str:
 
 
 def _write_figure(results: dict, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from .plots import _figure, save_figure
 
     rows = results["expectation"]
     variants = list(dict.fromkeys(r["variant"] for r in rows))
-    fig, axes = plt.subplots(1, 3, figsize=(13, 4))
+    fig = _figure(13, 4)
+    axes = fig.subplots(1, 3)
     for variant, color in zip(variants, ("tab:blue", "tab:orange", "tab:green", "tab:red")):
         rs = sorted((r for r in rows if r["variant"] == variant), key=lambda r: r["keep_prob"])
         keeps = [r["keep_prob"] for r in rs]
@@ -104,9 +101,4 @@ def _write_figure(results: dict, path: Path) -> None:
     axes[0].legend(fontsize=8)
     fig.suptitle(f"Dropout expectation check on N(0,1) + 10 (bars: ±{results['z_tol']:g} se)")
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
-    plt.close(fig)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(buf.getvalue())
-    tmp.replace(path)
+    save_figure(fig, path)

@@ -329,6 +329,54 @@ def check(
         raise typer.Exit(EXIT_RUN_FAILED)
 
 
+# --- eval -------------------------------------------------------------------------------
+
+
+@app.command(name="eval")
+@handle_errors
+def eval_(
+    run: Annotated[Path, typer.Argument(metavar="RUN", help="A run folder.")],
+    mc: Annotated[str, typer.Option("--mc", help="Numbers T of stochastic passes to average.")] = "1,5,10,50,100",
+    repeats: Annotated[int, typer.Option("--repeats", min=1, help="Independent repeats per T (error bars).")] = 5,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the Monte-Carlo masks.")] = 0,
+):
+    """Weight scaling vs Monte-Carlo dropout averaging on a trained run.
+
+    Accuracy of the deterministic test-time pass and of averaging the softmax of T passes
+    with fresh dropout masks (repeated for error bars), plus the predictive entropy of
+    right and wrong predictions. Writes RUN/mc_eval.json and RUN/mc_eval.png.
+
+    Example:  dropcli eval runs/digits-1a2b3c4d --mc 1,10,50,100 --repeats 5
+    """
+    from .errors import ConfigError
+    from .mc_eval import evaluate_run
+
+    try:
+        ts = sorted({int(t) for t in mc.split(",") if t.strip()})
+    except ValueError:
+        raise ConfigError(f"--mc {mc}: expected whole numbers separated by commas, e.g. 1,10,100") from None
+    if not ts or ts[0] < 1:
+        raise ConfigError(f"--mc {mc}: every T must be at least 1")
+    if not (run / "config.yaml").is_file():
+        raise ConfigError(f"{run}: not a run folder (no config.yaml)")
+    with err.status(f"evaluating {run.name}..."):
+        result = evaluate_run(run, ts, repeats, seed)
+    for name, s in result["splits"].items():
+        table = Table(title=f"{name}: keep_prob {result['keep_prob']:g} (drop rate {result['drop_rate']:g}), "
+                            f"{result['variant']}; weight scaling {_pct(s['weight_scaling_acc'])}")
+        for col in ("T", "MC accuracy (mean)", "95% CI", "N"):
+            table.add_column(col, justify="right")
+        for m in s["mc"]:
+            table.add_row(str(m["T"]), _pct(m["mean"]), "-" if m["ci95"] is None else f"±{100 * m['ci95']:.2f}%", str(m["n"]))
+        out.print(table)
+        e = s["entropy"]
+        if e["mean_entropy_wrong"] is not None and e["mean_entropy_correct"] is not None:
+            out.print(f"  predictive entropy (T={result['ts'][-1]}): right {e['mean_entropy_correct']:.3f}, "
+                      f"wrong {e['mean_entropy_wrong']:.3f} nats; AUROC of entropy for errors "
+                      f"{e['auroc_entropy_vs_error']:.3f} ({e['errors']} errors of {e['examples']})")
+    out.print(f"wrote {run / 'mc_eval.json'} and {run / 'mc_eval.png'}")
+
+
 # --- plot and runs ------------------------------------------------------------------------
 
 

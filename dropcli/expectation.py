@@ -92,6 +92,36 @@ def check_dropout(x, keep_prob, variant, rng, *, draws=1, dropout=dropout_forwar
     return result
 
 
+def variance_shift(net, X) -> list[dict]:
+    """Per batchnorm layer: the running variance it uses at test time vs the variance its
+    input actually has at test time on ``X`` (Li et al. 2019, "variance shift").
+
+    Dropout before a batchnorm layer makes its train-time input noisier than its test-time
+    input, so the running variance overestimates the test variance. ``shift`` is the mean
+    over units of max(ratio, 1/ratio) with ratio = running / actual (1 = no shift).
+    """
+    from .nn.model import hidden_activations
+
+    if net.arch.normalization != "batchnorm":
+        return []
+    rows = []
+    for h in hidden_activations(net.arch, net.params, net.bn_state, X):
+        i = h["layer"]
+        actual = h["pre_norm"].astype(np.float64).var(axis=0)
+        running = net.bn_state[f"running_var{i}"].astype(np.float64)
+        ratio = running / np.maximum(actual, 1e-12)
+        both = np.maximum(ratio, 1 / ratio)
+        rows.append({
+            "layer": f"batchnorm{i}",
+            "dropout_before": bool(net.arch.hidden_keep_prob(i - 1) < 1 if i > 1 else net.arch.input_keep_prob < 1),
+            "running_var_mean": float(running.mean()),
+            "actual_var_mean": float(actual.mean()),
+            "shift": float(both.mean()),
+            "shift_max": float(both.max()),
+        })
+    return rows
+
+
 def expectation_report(net, X, rng, *, draws=20, max_examples=2000):
     """Check every dropout layer of a trained ``net`` on inputs ``X`` (e.g. validation).
 
@@ -112,4 +142,5 @@ def expectation_report(net, X, rng, *, draws=20, max_examples=2000):
         "z_tol": Z_TOL,
         "pass": all(layer["pass"] for layer in layers),
         "layers": layers,
+        "variance_shift": variance_shift(net, X),
     }

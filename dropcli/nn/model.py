@@ -190,31 +190,40 @@ def loss_and_grads(arch: Architecture, params, state, x, y, *, rng=None):
     return loss + l2_penalty(arch, params), grads, new_state
 
 
+def hidden_activations(arch: Architecture, params, state, x):
+    """Test-mode activations of each hidden layer i = 1..L-1, in order, as dicts with
+    ``pre_norm`` (the affine output, what a normalization layer sees) and ``out`` (after
+    the activation: what that layer's dropout sees)."""
+    act_forward = layers.ACTIVATIONS[arch.activation][0]
+    out = dropout_forward(x, arch.input_keep_prob, arch.variant, train=False)[0]
+    found = []
+    for i in range(1, arch.num_layers):
+        pre = layers.affine_forward(out, params[f"W{i}"], params[f"b{i}"])[0]
+        out = pre
+        if arch.normalization == "batchnorm":
+            out = layers.batchnorm_forward(
+                pre, params[f"gamma{i}"], params[f"beta{i}"],
+                state[f"running_mean{i}"], state[f"running_var{i}"], train=False,
+            )[0]
+        elif arch.normalization == "layernorm":
+            out = layers.layernorm_forward(pre, params[f"gamma{i}"], params[f"beta{i}"])[0]
+        out = act_forward(out)[0]
+        found.append({"layer": i, "pre_norm": pre, "out": out})
+        out = dropout_forward(out, arch.hidden_keep_prob(i), arch.variant, train=False)[0]
+    return found
+
+
 def dropout_inputs(arch: Architecture, params, state, x):
     """What enters each active dropout layer in test mode, in network order.
 
     Returns ``[(layer, keep_prob, activations)]`` with ``layer`` "input" or "hidden{i}";
     layers with keep_prob 1 (no dropout) are left out. Used by the expectation checks.
     """
-    found = []
-    if arch.input_keep_prob < 1:
-        found.append(("input", arch.input_keep_prob, x))
-    act_forward = layers.ACTIVATIONS[arch.activation][0]
-    out = x
-    for i in range(1, arch.num_layers):
-        out = layers.affine_forward(out, params[f"W{i}"], params[f"b{i}"])[0]
-        if arch.normalization == "batchnorm":
-            out = layers.batchnorm_forward(
-                out, params[f"gamma{i}"], params[f"beta{i}"],
-                state[f"running_mean{i}"], state[f"running_var{i}"], train=False,
-            )[0]
-        elif arch.normalization == "layernorm":
-            out = layers.layernorm_forward(out, params[f"gamma{i}"], params[f"beta{i}"])[0]
-        out = act_forward(out)[0]
-        keep = arch.hidden_keep_prob(i)
+    found = [("input", arch.input_keep_prob, x)] if arch.input_keep_prob < 1 else []
+    for h in hidden_activations(arch, params, state, x):
+        keep = arch.hidden_keep_prob(h["layer"])
         if keep < 1:
-            found.append((f"hidden{i}", keep, out))
-            out = dropout_forward(out, keep, arch.variant, train=False)[0]
+            found.append((f"hidden{h['layer']}", keep, h["out"]))
     return found
 
 
