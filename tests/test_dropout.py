@@ -90,27 +90,21 @@ def test_check_dropout_passes_for_correct_layers(x, variant, keep):
     assert result["drop_rate"] == pytest.approx(1 - keep)
 
 
-def test_check_dropout_catches_the_wrong_scaling(x, monkeypatch):
+def test_check_dropout_catches_the_wrong_scaling(x):
     """A layer that forgets to divide by keep_prob fails the inverted check."""
-    import dropcli.expectation as expectation
-
     def forgot_to_scale(x, keep_prob, variant, *, train, rng=None):
         return dropout_forward(x, keep_prob, "vanilla", train=train, rng=rng)[0], None
 
-    monkeypatch.setattr(expectation, "dropout_forward", lambda *a, **k: forgot_to_scale(*a, **k))
-    result = check_dropout(x, 0.5, "inverted", np.random.default_rng(2))
+    result = check_dropout(x, 0.5, "inverted", np.random.default_rng(2), dropout=forgot_to_scale)
     assert not result["train_mean"]["pass"]
     assert not result["test_mean"]["pass"]
     assert not result["pass"]
 
 
-def test_check_dropout_catches_p_read_as_drop_rate(x, monkeypatch):
+def test_check_dropout_catches_p_read_as_drop_rate(x):
     """The seed's bug: cs231n code that reads p as the drop rate zeroes 1 - keep."""
-    import dropcli.expectation as expectation
-
     def swapped(x, keep_prob, variant, *, train, rng=None):
         return dropout_forward(x, 1 - keep_prob, variant, train=train, rng=rng)[0], None
 
-    monkeypatch.setattr(expectation, "dropout_forward", lambda *a, **k: swapped(*a, **k))
-    result = check_dropout(x, 0.25, "inverted", np.random.default_rng(2))
+    result = check_dropout(x, 0.25, "inverted", np.random.default_rng(2), dropout=swapped)
     assert not result["dropped_fraction"]["pass"]
