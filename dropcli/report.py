@@ -26,7 +26,7 @@ from urllib.parse import quote
 
 from . import plots
 from .errors import RunStoreError
-from .runs import FINAL_STATUSES, RunRecord, find_runs, find_sweeps, is_run_dir, is_sweep_dir, read_run
+from .runs import FINAL_STATUSES, RunRecord, find_runs, find_sweeps, is_run_dir, is_sweep_dir, read_json, read_run
 
 SWEEP_FIGURES = (
     ("keep_prob.png", "final and best validation accuracy vs keep_prob"),
@@ -212,11 +212,47 @@ def _expectation_blocks(run: RunRecord, level: int) -> list:
                                                           _existing([run.path / "expectation.png"])]
 
 
+def _variance_shift_blocks(run: RunRecord, level: int) -> list:
+    rows = (run.expectation or {}).get("variance_shift") or []
+    if not rows:
+        return []
+    table = [[str(r.get("layer")), "yes" if r.get("dropout_before") else "no", _num(r.get("running_var_mean")),
+              _num(r.get("actual_var_mean")), _num(r.get("shift"), 3), _num(r.get("shift_max"), 3)] for r in rows]
+    note = ("Per batchnorm layer: the running variance it uses at test time vs the variance its input has at "
+            "test time on validation data; shift = mean over units of max(ratio, 1/ratio), 1 = none "
+            "(Li et al. 2019). Dropout before a batchnorm layer inflates its training variance.")
+    return [Heading(level, "Variance shift"), Para((note,)),
+            Table(["layer", "dropout before it", "running var (mean)", "test-time var (mean)", "shift", "max shift"],
+                  table)]
+
+
+def _mc_eval_blocks(run: RunRecord, level: int) -> list:
+    try:
+        mc = read_json(run.path / "mc_eval.json")
+    except RunStoreError:
+        return []
+    if not mc:
+        return []
+    rows = []
+    for split, s in (mc.get("splits") or {}).items():
+        for m in s.get("mc") or []:
+            ci = "n/a" if m.get("ci95") is None else f"{100 * m['ci95']:.2f}"
+            rows.append([split, _num(m.get("T")), f"{_pct(m.get('mean'))} ± {ci}", _pct(s.get("weight_scaling_acc"))])
+    note = (f"Monte-Carlo dropout: softmax averaged over T stochastic passes, {mc.get('repeats')} repeats "
+            f"(mean ± 95% CI), against deterministic weight scaling (`dropcli eval`).")
+    return [Heading(level, "Weight scaling vs Monte-Carlo averaging"), Para((note,)),
+            Table(["split", "T", "MC accuracy (%)", "weight scaling (%)"], rows)] + [
+        Image(p, "accuracy vs T") for p in _existing([run.path / "mc_eval.png"])]
+
+
 def run_blocks(run: RunRecord, level: int = 1) -> list:
-    """The report of one run: summary table, curves, expectation table and figure."""
+    """The report of one run: summary table, curves, expectation table and figure,
+    variance shift (batchnorm runs) and MC evaluation (after `dropcli eval`)."""
     blocks = [Heading(level, f"Run {run.run_id}"), Table(["", "value"], _run_summary_rows(run))]
     blocks += [Image(p, "accuracy and loss per epoch") for p in _existing([run.path / "curves.png"])]
     blocks += _expectation_blocks(run, level + 1)
+    blocks += _variance_shift_blocks(run, level + 1)
+    blocks += _mc_eval_blocks(run, level + 1)
     if run.warnings:
         blocks += [Heading(level + 1, "Warnings"), Bullets(run.warnings)]
     return blocks
@@ -337,6 +373,31 @@ def _group_table(sweep: Sweep) -> Table:
     return Table(header, rows)
 
 
+def _variant_blocks(sweep: Sweep, level: int) -> list:
+    """Inverted vs vanilla, measured: accuracy per variant, and how far each variant's
+    test-time output is from its expected train-time output (0 is what both promise)."""
+    if "dropout.variant" not in sweep.groups.varying:
+        return []
+    rows = []
+    for variant in sorted({r.value("dropout.variant") for r in sweep.runs}):
+        runs = [r for r in sweep.runs if r.value("dropout.variant") == variant and r.status == "completed"]
+        layers = [x for r in runs for x in plots.expectation_layers(r)]
+        gaps = [abs(x["test_mean"]["measured"] - x["train_mean"]["predicted"]) / abs(x["train_mean"]["predicted"])
+                for x in layers if x.get("train_mean", {}).get("predicted")]
+        zs = [abs(x["train_mean"]["z"]) for x in layers if "z" in (x.get("train_mean") or {})]
+        final = plots.mean_ci([(r.summary or {}).get("final", {}).get("val_acc") for r in runs
+                               if plots.keep_prob_of(r) != 1])
+        rows.append([variant, _pm(final), str(final.n), str(len(layers)),
+                     "-" if not gaps else f"{max(gaps):.1e}", "-" if not zs else f"{max(zs):.2f}"])
+    note = ("Runs with dropout (keep_prob < 1) per variant: final validation accuracy (mean ± 95% CI over all "
+            "their keep_probs and seeds; see the table above per keep_prob), and over every dropout layer of "
+            "those runs the largest relative distance between the test-time output mean and the expected "
+            "train-time output mean, and the largest |z| of the measured train-time mean.")
+    return [Heading(level, "Inverted vs vanilla"), Para((note,)),
+            Table(["variant", "final val acc (%)", "N", "dropout layers", "max relative distance test vs E[train]",
+                   "max abs z, train mean"], rows)]
+
+
 def sweep_blocks(sweep: Sweep, level: int = 1) -> list:
     """The report of one sweep: its grid, one row per setting, figures, its runs."""
     axes = sweep.spec.get("axes") or {}
@@ -350,6 +411,7 @@ def sweep_blocks(sweep: Sweep, level: int = 1) -> list:
         blocks.append(Bullets([[f"{r.status}: {r.run_id} ({(r.summary or {}).get('reason') or 'no reason recorded'})"]
                                for r in failed]))
     blocks += [Image(p, alt) for name, alt in SWEEP_FIGURES for p in _existing([sweep.path / name])]
+    blocks += _variant_blocks(sweep, level + 1)
     keys = [k for k in sweep.groups.varying if k != "dropout.keep_prob"]
     return blocks + [Heading(level + 1, "Runs"), _runs_table(sweep.runs, keys)]
 

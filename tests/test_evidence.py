@@ -116,3 +116,22 @@ def test_placement_last_applies_dropout_after_the_last_hidden_layer_only():
     draws = np.random.default_rng(1)
     draws.random((8, 5))  # exactly one mask of the last hidden layer's shape was drawn
     assert gen.bit_generator.state == draws.bit_generator.state
+
+
+def test_plot_reports_show_mc_eval_variance_shift_and_the_variant_comparison(tmp_path, tiny_config):
+    from dropcli.report import plot_all
+
+    run_dir = trained_run(tmp_path, tiny_config, "model.normalization=batchnorm")
+    assert runner.invoke(app, ["eval", str(run_dir), "--mc", "1,3", "--repeats", "2"]).exit_code == 0
+    runs = run_dir.parent
+    sweep = runner.invoke(app, ["sweep", str(tiny_config), "--variant", "inverted,vanilla", "--keep", "0.5,1",
+                                "--runs-dir", str(runs)])
+    assert sweep.exit_code == 0, sweep.output
+    plot_all(runs)
+    report = (run_dir / "report.md").read_text()
+    assert "## Weight scaling vs Monte-Carlo averaging" in report and "](mc_eval.png)" in report
+    assert "## Variance shift" in report and "| batchnorm1 | no |" in report
+    (sweep_dir,) = [p for p in runs.iterdir() if p.name.startswith("tiny-sweep-")]
+    sweep_report = (sweep_dir / "report.md").read_text()
+    section = sweep_report.split("## Inverted vs vanilla")[1]
+    assert "| inverted |" in section and "| vanilla |" in section
