@@ -1,0 +1,242 @@
+"""dropcli's speed against PyTorch eager and against this machine's floor.
+
+    python benchmarks/bench.py [--epochs 3] [--quick] [--out docs/benchmarks.md]
+
+Synthetic data, 10,000 x 3072 float32 standard normal, 10 classes; {affine - [batchnorm] -
+relu - dropout(keep 0.5)} x 2 - affine - softmax; Adam (lr 1e-3, PyTorch defaults);
+batch 200. For hidden [100, 100] and [1024, 1024], without and with batchnorm, at 1 and 2
+BLAS threads it measures, each in a fresh process and interleaved (dropcli, PyTorch,
+dropcli, PyTorch, ...):
+
+- seconds per training epoch (median of the epochs after the first), training only;
+- the floor: the same epoch's matrix products timed on their own (same shapes, same
+  count), plus one memory pass per optimizer step over the parameters, gradients and
+  Adam moments at this machine's measured copy bandwidth;
+
+and reports dropcli / PyTorch and dropcli / floor. Also: a 4-run sweep with -j 2 vs -j 1
+and the wall time of `dropcli --help`. PyTorch is optional (skipped if not installed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+N, D, C, BATCH = 10_000, 3072, 10, 200
+HERE = Path(__file__).resolve()
+
+
+# --- workers (run in a fresh process each) -------------------------------------------------
+
+
+def _data(np):
+    rng = np.random.default_rng(0)
+    return rng.standard_normal((N, D), dtype=np.float32), rng.integers(C, size=N)
+
+
+def worker_dropcli(hidden, norm, epochs):
+    import numpy as np
+
+    from dropcli.nn import FullyConnectedNet, make_optimizer, streams
+    from dropcli.nn.model import loss_and_grads
+
+    X, y = _data(np)
+    rngs = streams(0)
+    net = FullyConnectedNet(hidden, input_dim=D, num_classes=C, keep_prob=0.5, normalization=norm,
+                            weight_scale="he", seed=0)
+    opt = make_optimizer("adam")
+    state = opt.init(net.params)
+    times = []
+    for _ in range(epochs):
+        start = time.perf_counter()
+        order = rngs["order"].permutation(N)
+        for lo in range(0, N, BATCH):
+            idx = order[lo : lo + BATCH]
+            _, grads, net.bn_state = loss_and_grads(net.arch, net.params, net.bn_state, X.take(idx, axis=0),
+                                                    y.take(idx), rng=rngs["dropout"])
+            opt.step(net.params, grads, state)
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def worker_torch(hidden, norm, epochs, threads):
+    import numpy as np
+    import torch
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    X, y = _data(np)
+    X, y = torch.from_numpy(X), torch.from_numpy(y)
+    layers, d = [], D
+    for h in hidden:
+        layers += [torch.nn.Linear(d, h)] + ([torch.nn.BatchNorm1d(h)] if norm == "batchnorm" else [])
+        layers += [torch.nn.ReLU(), torch.nn.Dropout(0.5)]
+        d = h
+    model = torch.nn.Sequential(*layers, torch.nn.Linear(d, C))
+    opt = torch.optim.Adam(model.parameters())
+    loss_fn = torch.nn.CrossEntropyLoss()
+    model.train()
+    times = []
+    for _ in range(epochs):
+        start = time.perf_counter()
+        order = torch.randperm(N)
+        for lo in range(0, N, BATCH):
+            idx = order[lo : lo + BATCH]
+            opt.zero_grad(set_to_none=True)
+            loss = loss_fn(model(X[idx]), y[idx])
+            loss.backward()
+            opt.step()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def worker_floor(hidden, norm, epochs):
+    """The epoch's GEMMs alone, plus one memory pass per step at measured copy bandwidth."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    dims = [D, *hidden, C]
+    shapes = []  # (m, k, n) of every product in one training step
+    for i in range(len(dims) - 1):
+        shapes.append((BATCH, dims[i], dims[i + 1]))  # forward x @ W
+        shapes.append((dims[i], BATCH, dims[i + 1]))  # dW = x.T @ dout
+        if i > 0:
+            shapes.append((BATCH, dims[i + 1], dims[i]))  # dx = dout @ W.T (not for the input)
+    mats = [(rng.standard_normal((m, k), dtype=np.float32), rng.standard_normal((k, n), dtype=np.float32))
+            for m, k, n in shapes]
+    steps = -(-N // BATCH)
+    gemm_times = []
+    for _ in range(epochs):
+        start = time.perf_counter()
+        for _ in range(steps):
+            for a, b in mats:
+                a @ b
+        gemm_times.append(time.perf_counter() - start)
+    flops = 2 * steps * sum(m * k * n for m, k, n in shapes)
+    n_params = sum(dims[i] * dims[i + 1] + dims[i + 1] for i in range(len(dims) - 1))
+    # Copy bandwidth on a buffer far larger than cache: bytes read + written per second.
+    big = np.ones(64 << 20 >> 2, np.float32)
+    dst = np.empty_like(big)
+    copies = []
+    for _ in range(5):
+        start = time.perf_counter()
+        np.copyto(dst, big)
+        copies.append(time.perf_counter() - start)
+    bandwidth = 2 * big.nbytes / min(copies)
+    # One pass of an Adam step: read w, dw, m, v and write w, m, v (4-byte floats).
+    memory = steps * 7 * 4 * n_params / bandwidth
+    gemm = statistics.median(gemm_times[1:] or gemm_times)
+    return {"gemm": gemm, "memory": memory, "gflops": flops / gemm / 1e9, "bandwidth_gbs": bandwidth / 1e9}
+
+
+def run_worker(kind, hidden, norm, epochs, threads):
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "OPENBLAS_NUM_THREADS": str(threads),
+           "MKL_NUM_THREADS": str(threads)}
+    args = [sys.executable, str(HERE), "--worker", kind, "--hidden", ",".join(map(str, hidden)),
+            "--norm", norm or "none", "--epochs", str(epochs), "--threads", str(threads)]
+    out = subprocess.run(args, capture_output=True, text=True, env=env, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+# --- the report -----------------------------------------------------------------------------
+
+
+def blas_info():
+    code = ("import numpy, json; from threadpoolctl import threadpool_info; "
+            "print(json.dumps([(i['internal_api'], i.get('version'), i.get('architecture')) "
+            "for i in threadpool_info() if i['user_api'] == 'blas']))")
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip()
+
+
+def have_torch():
+    return subprocess.run([sys.executable, "-c", "import torch"], capture_output=True).returncode == 0
+
+
+def sweep_speedup():
+    """Wall time of a 4-run digits sweep with -j 1 and -j 2 (fresh runs folders)."""
+    config = "name: bench\ndata: {num_train: 1000}\nmodel: {hidden_dims: [512, 512]}\ntrain: {epochs: 30}\n"
+    times = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "bench.yaml"
+        path.write_text(config)
+        for jobs in ("1", "2", "1", "2"):
+            runs = Path(tmp) / f"runs-{jobs}"
+            shutil.rmtree(runs, ignore_errors=True)
+            start = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "dropcli", "sweep", str(path), "--seeds", "0,1,2,3", "-j", jobs,
+                            "--runs-dir", str(runs)], check=True, capture_output=True)
+            times.setdefault(jobs, []).append(time.perf_counter() - start)
+    return min(times["1"]), min(times["2"])
+
+
+def help_time():
+    exe = shutil.which("dropcli") or "dropcli"
+    times = []
+    for _ in range(7):
+        start = time.perf_counter()
+        subprocess.run([exe, "--help"], capture_output=True, check=True)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--worker", choices=["dropcli", "torch", "floor"])
+    p.add_argument("--hidden", default="1024,1024")
+    p.add_argument("--norm", default="none")
+    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--quick", action="store_true", help="only hidden [1024, 1024] without batchnorm at 1 thread")
+    p.add_argument("--out", type=Path, help="also write the table (markdown) to this file")
+    a = p.parse_args()
+    if a.worker:
+        hidden = [int(h) for h in a.hidden.split(",")]
+        norm = None if a.norm == "none" else a.norm
+        if a.worker == "dropcli":
+            result = worker_dropcli(hidden, norm, a.epochs)
+        elif a.worker == "torch":
+            result = worker_torch(hidden, norm, a.epochs, a.threads)
+        else:
+            result = worker_floor(hidden, norm, a.epochs)
+        print(json.dumps(result))
+        return
+
+    torch = have_torch()
+    cases = [(h, norm, t) for h in ([100, 100], [1024, 1024]) for norm in (None, "batchnorm") for t in (1, 2)]
+    if a.quick:
+        cases = [([1024, 1024], None, 1)]
+    lines = [f"BLAS: {blas_info()}; PyTorch: {'yes' if torch else 'not installed'}", "",
+             "| hidden | norm | threads | dropcli s/epoch | PyTorch s/epoch | dropcli / PyTorch "
+             "| floor s/epoch (GEMM + memory) | dropcli / floor | GEMM GFLOP/s |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    print(lines[0], flush=True)
+    for hidden, norm, threads in cases:
+        ours = statistics.median(run_worker("dropcli", hidden, norm, a.epochs, threads)[1:])
+        theirs = statistics.median(run_worker("torch", hidden, norm, a.epochs, threads)[1:]) if torch else None
+        floor = run_worker("floor", hidden, norm, a.epochs, threads)
+        floor_s = floor["gemm"] + floor["memory"]
+        row = (f"| {hidden} | {norm or 'none'} | {threads} | {ours:.3f} | "
+               f"{'-' if theirs is None else f'{theirs:.3f}'} | {'-' if theirs is None else f'{ours / theirs:.2f}'} | "
+               f"{floor_s:.3f} ({floor['gemm']:.3f} + {floor['memory']:.3f}) | {ours / floor_s:.2f} | "
+               f"{floor['gflops']:.0f} |")
+        print(row, flush=True)
+        lines.append(row)
+    if not a.quick:
+        j1, j2 = sweep_speedup()
+        lines += ["", f"4-run sweep: -j 1 {j1:.1f} s, -j 2 {j2:.1f} s, speed-up {j1 / j2:.2f}x"]
+        lines.append(f"`dropcli --help`: {help_time():.2f} s (median of 7)")
+        print("\n".join(lines[-2:]))
+    if a.out:
+        a.out.write_text("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()
