@@ -30,6 +30,15 @@ app = typer.Typer(
 out = Console()
 err = Console(stderr=True)
 
+
+def _register_subcommands():
+    from .cli_data import data_app
+
+    app.add_typer(data_app, name="data")
+
+
+_register_subcommands()
+
 EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 BAD_STATUSES = ("failed", "diverged", "interrupted", "crashed")
 

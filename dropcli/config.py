@@ -70,7 +70,7 @@ def _tuples(value: Any) -> Any:
 
 PositiveInt = Annotated[int, at.Ge(1)]
 Probability = Annotated[float, at.Gt(0), at.Le(1)]
-Dataset = Literal["digits"]  # to extend: add "mnist", ... here and a loader in dropcli.data
+Dataset = Literal["digits", "mnist", "fashion-mnist", "cifar10", "npz"]  # each has a loader in dropcli.data
 NAME_PATTERN = r"^[A-Za-z0-9._-]+$"
 
 
@@ -81,8 +81,10 @@ class _Section(BaseModel):
 class DataConfig(_Section):
     """Which dataset, and how much of it."""
 
-    dataset: Dataset = Field("digits", description="dataset: digits (scikit-learn's 8x8 digits)")
-    path: str | None = Field(None, description="local file or folder to read (null: built in)")
+    dataset: Dataset = Field(
+        "digits", description="digits (built in), mnist, fashion-mnist, cifar10, or npz (your arrays)")
+    path: str | None = Field(
+        None, description="your copy of the files (folder or file); null: the cache, downloading once")
     num_train: PositiveInt | None = Field(300, description="training examples used (null: all)")
     num_val: PositiveInt | None = Field(300, description="validation examples used (null: all)")
 

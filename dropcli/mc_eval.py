@@ -103,7 +103,7 @@ def evaluate_run(run_dir: Path, ts=(1, 5, 10, 50, 100), repeats=5, seed=0) -> di
 
 
 def _stat(t, accs):
-    from .plots import mean_ci
+    from .stats import mean_ci
 
     stat = mean_ci(accs.tolist())
     return {"T": t, "mean": stat.mean, "ci95": None if np.isnan(stat.ci) else stat.ci, "n": stat.n}

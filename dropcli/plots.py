@@ -22,57 +22,15 @@ import math
 import os
 import tempfile
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
 from .runs import RunRecord
+from .stats import Stat, mean_ci, t_critical  # noqa: F401  (report.py uses them through plots)
 
 DPI = 90
 EXCLUDED_NOTE = "runs not completed are excluded from means and CIs"
-
-# --- statistics over seeds -----------------------------------------------------------
-
-# 97.5% quantiles of Student's t for df = 1..30 (two-sided 95%); 1.96 (normal) beyond.
-_T95 = (
-    12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
-    2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086,
-    2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
-)
-
-
-@lru_cache(maxsize=None)
-def t_critical(df: int) -> float:
-    """The 97.5% quantile of Student's t with ``df`` degrees of freedom (nan if df < 1).
-
-    Uses scipy when it is importable (``scipy.special.stdtrit`` = ``scipy.stats.t.ppf``,
-    which would cost a second to import), else the built-in table."""
-    if df < 1:
-        return math.nan
-    try:
-        from scipy.special import stdtrit
-    except ImportError:
-        return _T95[df - 1] if df <= len(_T95) else 1.96
-    return float(stdtrit(df, 0.975))
-
-
-@dataclass(frozen=True)
-class Stat:
-    mean: float  # nan without values
-    ci: float  # half-width of the 95% t-interval of the mean; nan with fewer than 2 values
-    n: int
-
-
-def mean_ci(values) -> Stat:
-    """Mean and 95% confidence half-width (t, N - 1 df) of the finite numbers in ``values``."""
-    x = np.array([v for v in values if isinstance(v, (int, float)) and math.isfinite(v)], dtype=float)
-    n = len(x)
-    if n == 0:
-        return Stat(math.nan, math.nan, 0)
-    ci = t_critical(n - 1) * x.std(ddof=1) / math.sqrt(n) if n > 1 else math.nan
-    return Stat(float(x.mean()), float(ci), n)
-
 
 def _get(summary: dict, section: str, key: str):
     return (summary.get(section) or {}).get(key)

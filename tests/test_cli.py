@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from dropcli.cli import app
 
 runner = CliRunner()
-COMMANDS = ["train", "sweep", "plot", "runs"]
+COMMANDS = ["train", "sweep", "plot", "runs", "check", "eval"]
 TIMING = ("epoch_time", "elapsed")
 
 

@@ -182,16 +182,18 @@ def test_grid_sweep_table_shows_only_the_varying_parameters(plotted):
 
 
 def test_t_critical_matches_the_table_with_and_without_scipy(monkeypatch):
+    from dropcli import stats
+
     for df in (1, 2, 5, 30):
-        assert plots.t_critical(df) == pytest.approx(plots._T95[df - 1], abs=1e-3)
-    plots.t_critical.cache_clear()
+        assert stats.t_critical(df) == pytest.approx(stats._T95[df - 1], abs=1e-3)
+    stats.t_critical.cache_clear()
     monkeypatch.setitem(sys.modules, "scipy.special", None)  # import now fails
     try:
-        assert plots.t_critical(2) == 4.303
-        assert plots.t_critical(100) == 1.96
-        assert math.isnan(plots.t_critical(0))
+        assert stats.t_critical(2) == 4.303
+        assert stats.t_critical(100) == 1.96
+        assert math.isnan(stats.t_critical(0))
     finally:
-        plots.t_critical.cache_clear()
+        stats.t_critical.cache_clear()
 
 
 def test_mean_ci_ignores_missing_values_and_has_no_ci_for_one_value():
