@@ -1,8 +1,11 @@
 """`dropcli check`: the cs231n notebook's dropout checks and numeric gradient checks, as data.
 
 Expectation check (per variant and keep_prob): input x = N(0, 1) + 10, 500 x 500, as in
-the notebook; the train-time mean, the fraction dropped and the test-time mean against
-what the variant predicts (see ``dropcli.expectation``).
+the notebook; the quantities each variant predicts (train-time mean, and the fraction
+dropped for Bernoulli masks or the train-time variance for Gaussian noise and DropConnect;
+the test-time mean) against its predictions (see ``dropcli.expectation``). DropConnect is
+checked as an affine layer 500 -> 500 with weights W = (1 + N(0, 1/4)) / 500, so that its
+output, like the others', has mean about 10.
 
 Gradient checks (float64): every layer against fourth-order numeric differences
 (relative error <= LAYER_TOL), and whole networks for each normalization x variant x
@@ -15,17 +18,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from .expectation import Z_TOL, check_dropout
+from .expectation import QUANTITIES, Z_TOL, applies, check_dropconnect, check_dropout
 from .nn import layers
-from .nn.dropout import dropout_backward, dropout_forward
+from .nn.dropout import dropconnect_backward, dropconnect_forward, dropout_backward, dropout_forward, get_variant
 from .nn.gradcheck import numeric_gradient, numeric_gradient_array, rel_error, worst_index
 from .nn.model import FullyConnectedNet, forward, l2_penalty
 
 LAYER_TOL = 1e-8
 NET_TOL = 1e-6
 NET_ATOL = 5e-10
-QUANTITIES = ("train_mean", "dropped_fraction", "test_mean")
-LABELS = {"train_mean": "train-time mean", "dropped_fraction": "fraction dropped", "test_mean": "test-time mean"}
+VARIANTS = ("inverted", "vanilla", "gaussian", "dropconnect")
+LABELS = {"train_mean": "train-time mean", "train_var": "train-time variance", "dropped_fraction": "fraction dropped",
+          "test_mean": "test-time mean"}
 
 
 # --- expectation ----------------------------------------------------------------------------
@@ -36,16 +40,27 @@ def expectation_input(seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).standard_normal((500, 500)) + 10
 
 
-def expectation_checks(keeps, variants, seed: int = 0, dropout=None) -> list[dict]:
-    """One ``check_dropout`` result per (variant, keep_prob), with failure messages.
-    ``dropout`` is the layer under test (default: dropcli's ``dropout_forward``)."""
+def expectation_weights(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """DropConnect's weights for the check: (1 + N(0, 1/4)) / 500, 500 x 500, and zero biases."""
+    w = (1 + 0.5 * np.random.default_rng([seed, 2]).standard_normal((500, 500))) / 500
+    return w, np.zeros(500)
+
+
+def expectation_checks(keeps, variants, seed: int = 0, dropout=None, dropconnect=None) -> list[dict]:
+    """One check result per (variant, keep_prob), with failure messages. ``dropout`` and
+    ``dropconnect`` are the layers under test (default: dropcli's ``dropout_forward`` and
+    ``dropconnect_forward``)."""
     dropout = dropout or dropout_forward
+    dropconnect = dropconnect or dropconnect_forward
     x = expectation_input(seed)
     rows = []
     for variant in variants:
         for keep in keeps:
             rng = np.random.default_rng([seed, 1])
-            result = check_dropout(x, keep, variant, rng, dropout=dropout)
+            if get_variant(variant).masks == "weights":
+                result = check_dropconnect(x, *expectation_weights(seed), keep, rng, layer=dropconnect)
+            else:
+                result = check_dropout(x, keep, variant, rng, dropout=dropout)
             result["failures"] = describe_failures(result)
             rows.append(result)
     return rows
@@ -56,7 +71,7 @@ def describe_failures(result: dict) -> list[str]:
     out = []
     for q in QUANTITIES:
         r = result[q]
-        if not r["pass"]:
+        if applies(r) and not r["pass"]:
             out.append(
                 f"{result['variant']} keep_prob {result['keep_prob']:g}: {LABELS[q]} {r['measured']:.6g} "
                 f"vs predicted {r['predicted']:.6g} (off by {r['measured'] - r['predicted']:+.3g}, "
@@ -95,6 +110,9 @@ def _layer_cases(rng):
 def _dropout_cases(rng, keeps, variants):
     xd = rng.standard_normal((10, 10)) + 10
     for variant in variants:
+        if get_variant(variant).masks == "weights":
+            yield from _dropconnect_cases(keeps)
+            continue
         for keep in keeps:
             def fwd(v=variant, k=keep):  # the same generator state every call: the same mask
                 return dropout_forward(xd, k, v, train=True, rng=np.random.default_rng(7))[0]
@@ -103,6 +121,17 @@ def _dropout_cases(rng, keeps, variants):
                 return {"x": dropout_backward(d, dropout_forward(xd, k, v, train=True, rng=np.random.default_rng(7))[1])}
 
             yield f"dropout {variant} keep {keep:g}", fwd, {"x": xd}, bwd
+
+
+def _dropconnect_cases(keeps):
+    gen = np.random.default_rng(8)  # its own inputs: the other cases' draws stay as they were
+    x, w, b = gen.standard_normal((10, 6)), gen.standard_normal((6, 5)), gen.standard_normal(5)
+    for keep in keeps:
+        def run(k=keep):  # the same generator state every call: the same weight mask
+            return dropconnect_forward(x, w, b, k, train=True, rng=np.random.default_rng(7))
+
+        yield (f"dropconnect keep {keep:g}", lambda r=run: r()[0], {"x": x, "w": w, "b": b},
+               lambda d, r=run: dict(zip("xwb", dropconnect_backward(d, r()[1]))))
 
 
 def layer_gradient_checks(keeps, variants, seed: int = 0) -> list[dict]:
@@ -162,6 +191,24 @@ def net_gradient_check(net: FullyConnectedNet, X, y, mask_seed: int = 1) -> dict
     }
 
 
+def _kink_free_masks_and_batch(net: FullyConnectedNet, n: int):
+    """``kink_free_batch`` under the masks of mask seed 1, else 2, 3, ...; failing that, with
+    biases and betas moved off 0 (N(0, 0.1^2)). DropConnect at a low keep_prob often keeps
+    only inputs that relu zeroed, or none, which pins a relu input at exactly its bias, 0,
+    whatever the batch. Returns (X, y, mask_seed)."""
+    for attempt in range(2):
+        for mask_seed in range(1, 6):
+            try:
+                return (*kink_free_batch(net, n, mask_seed=mask_seed), mask_seed)
+            except RuntimeError:
+                continue
+        gen = np.random.default_rng(3)
+        for name, value in net.params.items():
+            if name.startswith(("b", "beta")):
+                value[...] = 0.1 * gen.standard_normal(value.shape)
+    raise RuntimeError("no kink-free masks and batch found")
+
+
 def net_gradient_checks(keeps, variants, normalizations=(None, "batchnorm", "layernorm"), seed: int = 0):
     rows = []
     combos = [(1.0, "inverted")] + [(k, v) for v in variants for k in keeps if k < 1]
@@ -169,8 +216,8 @@ def net_gradient_checks(keeps, variants, normalizations=(None, "batchnorm", "lay
         for keep, variant in combos:
             net = FullyConnectedNet([20, 30], input_dim=15, num_classes=10, keep_prob=keep, variant=variant,
                                     normalization=norm, weight_scale=5e-2, dtype=np.float64, seed=seed)
-            X, y = kink_free_batch(net, 6, mask_seed=1)
-            worst = net_gradient_check(net, X, y)
+            X, y, mask_seed = _kink_free_masks_and_batch(net, 6)
+            worst = net_gradient_check(net, X, y, mask_seed)
             worst["name"] = f"net {norm or 'none'} {variant} keep {keep:g} (worst: {worst['name']})"
             rows.append(worst)
     return rows
@@ -190,7 +237,7 @@ def _grad_row(kind, name, analytic, numeric, tol, atol):
     }
 
 
-def run_checks(keeps=(0.25, 0.4, 0.7), variants=("inverted", "vanilla"), seed: int = 0) -> dict:
+def run_checks(keeps=(0.25, 0.4, 0.7), variants=VARIANTS, seed: int = 0) -> dict:
     """Everything `dropcli check` measures, JSON-ready."""
     expectation = expectation_checks(keeps, variants, seed)
     gradients = layer_gradient_checks(keeps, variants, seed) + net_gradient_checks(keeps, variants, seed=seed)

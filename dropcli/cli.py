@@ -1,13 +1,16 @@
 """The command line: parse, make one library call, render with rich.
 
 No NumPy here, and library modules are imported inside the commands, so that
-``dropcli --help`` starts fast. Library errors (``DropcliError``) become one red line
-on stderr and exit code 2; Ctrl-C exits 130; a run that failed or diverged exits 1.
+``dropcli --help`` starts fast. Bad input of any kind (library ``DropcliError``, a file
+the OS refuses, a usage error) becomes one red line on stderr and exit code 2; a run
+that failed or diverged exits 1. Ctrl-C or SIGTERM interrupts (runs marked
+``interrupted``, exit 130); a second one ends the process at once (runs read ``crashed``).
 """
 
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -16,10 +19,43 @@ import typer
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
+from typer.core import TyperGroup
 
 from . import __version__
 
+try:  # typer >= 0.24 carries its own copy of click
+    from typer._click import exceptions as _click_exc
+except ImportError:  # pragma: no cover - older typer uses click itself
+    from click import exceptions as _click_exc
+_NO_ARGS = getattr(_click_exc, "NoArgsIsHelpError", ())
+_ABORT = getattr(_click_exc, "Abort", None) or getattr(typer.core, "Abort", ())
+
+
+class _OneLineErrors(TyperGroup):
+    """Usage errors (unknown option, bad flag value, missing argument) as one line."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except _NO_ARGS as e:
+            e.show()
+            sys.exit(e.exit_code)
+        except _click_exc.ClickException as e:
+            ctx = getattr(e, "ctx", None)
+            where = f"{ctx.command_path}: " if ctx is not None else ""
+            hint = f" (see {ctx.command_path} --help)" if ctx is not None else ""
+            message = " ".join(e.format_message().split())
+            err.print(Text("error: ", style="bold red") + Text(f"{where}{message}{hint}"), soft_wrap=True)
+            sys.exit(e.exit_code)
+        except _ABORT:
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
 app = typer.Typer(
+    cls=_OneLineErrors,
     help="Experiments on dropout in fully-connected networks, in pure NumPy.\n\n"
     "Start with:  dropcli sweep --keep 0.25,0.5,1   then   dropcli plot",
     no_args_is_help=True,
@@ -53,13 +89,23 @@ def handle_errors(command):
         try:
             return command(*args, **kwargs)
         except DropcliError as e:
-            err.print(Text("error: ", style="bold red") + Text(str(e)), soft_wrap=True)
+            _error(str(e))
             raise typer.Exit(e.exit_code) from None
+        except OSError as e:  # a path the OS refuses: not a folder, no permission, disk full
+            where = f"{e.filename}: " if e.filename is not None else ""
+            _error(f"{where}{e.strerror or e}")
+            raise typer.Exit(EXIT_USAGE) from None
         except KeyboardInterrupt:
             err.print(Text("interrupted", style="yellow"))
             raise typer.Exit(EXIT_INTERRUPTED) from None
 
     return wrapper
+
+
+def _error(message: str) -> None:
+    """One line on stderr, whatever the message holds (newlines, control characters)."""
+    line = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in " ".join(message.split()))
+    err.print(Text("error: ", style="bold red") + Text(line), soft_wrap=True)
 
 
 def _version(value: bool):
@@ -84,13 +130,13 @@ SetOpt = Annotated[
 
 
 def _load(config_path: Optional[Path], overrides, name=None):
-    from .config import apply_overrides, default_config, load_config
+    from .config import apply_overrides, default_config, load_config, with_values
 
     config = load_config(config_path) if config_path is not None else default_config()
     if overrides:
         config = apply_overrides(config, overrides)
-    if name is not None:
-        config = apply_overrides(config, [f"name={name}"], source="--name")
+    if name is not None:  # a name is a string, not YAML: --name 1e3 or --name yes mean those characters
+        config = with_values(config, {"name": name}, source="--name")
     return config
 
 
@@ -137,6 +183,11 @@ def train(
 
     try:
         summary = train_run(config, runs_dir, argv=sys.argv, force=force, callback=on_record)
+    except KeyboardInterrupt:
+        progress.stop()
+        err.print(Text(f"interrupted: {runs_dir / run_id(config)} is marked interrupted (what was measured is "
+                       "kept); the same command trains it again", style="yellow"))
+        raise typer.Exit(EXIT_INTERRUPTED) from None
     finally:
         progress.stop()
     _print_run_summary(summary, runs_dir / summary["run_id"])
@@ -145,8 +196,11 @@ def train(
 
 
 def _print_run_summary(summary, path):
-    if summary.get("skipped"):
-        err.print(f"already completed (use --force to train again): {path}")
+    if summary.get("reused_from"):
+        err.print(f"already completed in {summary['reused_from']}; linked its files in (use --force to train "
+                  f"again): {path}", markup=False)
+    elif summary.get("skipped"):
+        err.print(f"already completed (use --force to train again): {path}", markup=False)
     table = Table(title=f"run {summary['run_id']}", show_header=False)
     best, final, test = summary.get("best") or {}, summary.get("final") or {}, summary.get("test") or {}
     rows = [
@@ -163,7 +217,7 @@ def _print_run_summary(summary, path):
     for k, v in rows:
         table.add_row(k, str(v))
     out.print(table)
-    out.print(f"run folder: {path}")
+    out.print(f"run folder: {path}", markup=False)
 
 
 # --- sweep ------------------------------------------------------------------------------
@@ -176,7 +230,7 @@ def sweep(
         Optional[Path], typer.Argument(metavar="[CONFIG]", help="A YAML config; default: the built-in digits config.")
     ] = None,
     keep: Annotated[Optional[str], typer.Option("--keep", help="keep_prob values: --keep 0.25,0.5,1")] = None,
-    variant: Annotated[Optional[str], typer.Option("--variant", help="Dropout variants: --variant inverted,vanilla")] = None,
+    variant: Annotated[Optional[str], typer.Option("--variant", help="Dropout variants: --variant inverted,vanilla,gaussian,dropconnect")] = None,
     norm: Annotated[Optional[str], typer.Option("--norm", help="Normalizations: --norm none,batchnorm,layernorm")] = None,
     seeds: Annotated[Optional[str], typer.Option("--seeds", help="Seeds (replicates): --seeds 0,1,2")] = None,
     set_: Annotated[
@@ -184,11 +238,20 @@ def sweep(
     ] = None,
     jobs: Annotated[int, typer.Option("-j", "--jobs", min=1, help="Worker processes (BLAS threads are split among them).")] = 1,
     runs_dir: RunsDir = Path("runs"),
-    force: Annotated[bool, typer.Option("--force", help="Re-run completed runs too.")] = False,
+    retry_failed: Annotated[bool, typer.Option(
+        "--retry-failed", help="Also run again the runs that failed or diverged (by default they are kept).")] = False,
+    force: Annotated[bool, typer.Option(
+        "--force", help="Run every run again, completed ones too (no reuse from other sweeps).")] = False,
 ):
     """Run a grid of configs: the config's sweep section, extended by the flags.
 
-    Re-running the same sweep resumes it: completed runs are skipped.
+    Re-running the same sweep resumes it: completed runs are skipped, and so are runs
+    that failed or diverged (the same config and seed would end the same way; use
+    --retry-failed to run them again, --force to run everything again); interrupted,
+    crashed, corrupt and pending runs run again. A run that another sweep in RUNS_DIR
+    already finished is linked in, not trained again; one that another process is
+    training right now is waited for. Ctrl-C stops the runs in progress (marked
+    interrupted) and exits 130; a second Ctrl-C stops at once.
 
     Example:  dropcli sweep --keep 0.25,0.5,1 --seeds 0,1,2 -j 2
     """
@@ -208,21 +271,44 @@ def sweep(
     plan = plan_sweep(config, runs_dir)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    err.print(f"sweep {plan.sweep_id}: {len(plan.runs)} runs -> {plan.path}")
-    with Progress(
-        TextColumn("[bold]runs"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[last]}"),
-        TimeElapsedColumn(), console=err,
-    ) as progress:
-        task = progress.add_task("runs", total=len(plan.runs), last="")
+    err.print(f"sweep {plan.sweep_id}: {len(plan.runs)} runs -> {plan.path}", markup=False)
+    kept = []  # failed or diverged earlier, not run again
+    try:
+        with Progress(
+            TextColumn("[bold]runs"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[last]}"),
+            TimeElapsedColumn(), console=err,
+        ) as progress:
+            task = progress.add_task("runs", total=len(plan.runs), last="")
 
-        def on_event(kind, run, summary):
-            val = (summary.get("final") or {}).get("val_acc")
-            label = "skipped (done)" if kind == "skip" else summary.get("status")
-            progress.update(task, advance=1, last=f"{run.run_id}: {label}, val {_pct(val)}")
+            def on_event(kind, run, summary):
+                status = summary.get("status")
+                if kind == "wait":
+                    progress.update(task, last=f"{run.run_id}: another process is training it; waiting")
+                    return
+                if kind == "skip" and status != "completed":
+                    kept.append(status)
+                val = (summary.get("final") or {}).get("val_acc")
+                label = (f"skipped ({status})" if kind == "skip" else
+                         f"{status}, reused from {summary['reused_from']}" if summary.get("reused_from") else status)
+                progress.update(task, advance=1, last=f"{run.run_id}: {label}, val {_pct(val)}")
 
-        summaries = run_sweep(plan, jobs=jobs, force=force, argv=sys.argv, on_event=on_event)
+            summaries = run_sweep(plan, jobs=jobs, force=force, retry_failed=retry_failed, argv=sys.argv,
+                                  on_event=on_event)
+    except KeyboardInterrupt:
+        from .sweep import summary_rows
+
+        counts = {}
+        for row in summary_rows(plan):
+            counts[row["status"]] = counts.get(row["status"], 0) + 1
+        done = ", ".join(f"{n} {status}" for status, n in counts.items())
+        err.print(Text(f"interrupted: {done}; the same command resumes the sweep (completed runs are kept)",
+                       style="yellow"))
+        raise typer.Exit(EXIT_INTERRUPTED) from None
     _print_sweep_table(plan, summaries)
-    out.print(f"sweep folder: {plan.path}   next: dropcli plot {plan.path.parent}")
+    if kept:
+        err.print(f"{len(kept)} runs that {' or '.join(sorted(set(kept)))} before were not run again "
+                  "(--retry-failed runs them again)")
+    out.print(f"sweep folder: {plan.path}   next: dropcli plot {plan.path.parent}", markup=False)
     if any(s.get("status") != "completed" for s in summaries):
         raise typer.Exit(EXIT_RUN_FAILED)
 
@@ -281,38 +367,45 @@ def _choices(flag, text, allowed):
 @handle_errors
 def check(
     keep: Annotated[str, typer.Option("--keep", help="keep_prob values to check.")] = "0.25,0.4,0.7",
-    variant: Annotated[str, typer.Option("--variant", help="Dropout variants to check.")] = "inverted,vanilla",
+    variant: Annotated[str, typer.Option("--variant", help="Dropout variants to check.")] = (
+        "inverted,vanilla,gaussian,dropconnect"),
     seed: Annotated[int, typer.Option("--seed", help="Seed of the input and the masks.")] = 0,
     runs_dir: RunsDir = Path("runs"),
 ):
     """Check dropout's expectations and every gradient numerically; exit 1 if anything fails.
 
-    The cs231n notebook's check (x = N(0,1) + 10): train-time mean, test-time mean and the
-    fraction dropped, each against what the variant predicts; then gradient checks of every
-    layer and of whole nets (none / batchnorm / layernorm x variant x keep_prob) in float64.
-    Writes report.md, checks.json and a figure to RUNS_DIR/checks/<time>/.
+    The cs231n notebook's check (x = N(0,1) + 10): train-time mean, test-time mean, and the
+    fraction dropped (Bernoulli) or the train-time variance (gaussian, dropconnect), each
+    against what the variant predicts (n/a where it predicts nothing); then gradient checks
+    of every layer and of whole nets (none / batchnorm / layernorm x variant x keep_prob) in
+    float64. Writes report.md, checks.json and a figure to RUNS_DIR/checks/<time>/.
 
-    Example:  dropcli check --keep 0.25,0.4,0.7 --variant inverted,vanilla
+    Example:  dropcli check --keep 0.25,0.4,0.7 --variant gaussian,dropconnect
     """
     from .check_report import new_check_dir, write_check_report
     from .checks import run_checks
+    from .config import VARIANTS
 
     keeps = _floats("--keep", keep)
-    variants = _choices("--variant", variant, ("inverted", "vanilla"))
+    variants = _choices("--variant", variant, VARIANTS)
     with err.status("checking expectations and gradients..."):
         results = run_checks(keeps, variants, seed)
 
     table = Table(title="dropout check on N(0,1) + 10: measured/predicted, z in standard errors",
                   box=None, pad_edge=False, padding=(0, 1), header_style="bold underline")
-    for col in ("variant", "keep", "drop", "train mean", "z", "test mean", "dropped", "z", "ok"):
+    for col in ("variant", "keep", "drop", "train mean", "z", "train var", "z", "test mean", "dropped", "z", "ok"):
         table.add_column(col, justify="left" if col == "variant" else "right", no_wrap=True)
+
+    def cells(q, fmt):  # measured/predicted and z, or n/a where the variant predicts nothing
+        if not q or q.get("applicable", True) is False:
+            return "n/a", ""
+        return f"{q['measured']:{fmt}}/{q['predicted']:{fmt}}", f"{q['z']:+.1f}"
+
     for r in results["expectation"]:
-        tm, te, df = r["train_mean"], r["test_mean"], r["dropped_fraction"]
+        tm, tv, df = cells(r.get("train_mean"), ".2f"), cells(r.get("train_var"), ".4g"), cells(r.get("dropped_fraction"), ".3f")
         table.add_row(
-            r["variant"], f"{r['keep_prob']:g}", f"{r['drop_rate']:g}",
-            f"{tm['measured']:.2f}/{tm['predicted']:.2f}", f"{tm['z']:+.1f}",
-            f"{te['measured']:.2f}/{te['predicted']:.2f}",
-            f"{df['measured']:.3f}/{df['predicted']:.3f}", f"{df['z']:+.1f}",
+            r["variant"], f"{r['keep_prob']:g}", f"{r['drop_rate']:g}", *tm, *tv,
+            cells(r.get("test_mean"), ".2f")[0], *df,
             "[green]pass[/]" if r["pass"] else "[red]FAIL[/]",
         )
     out.print(table)
@@ -322,8 +415,10 @@ def check(
     out.print(
         f"gradient checks: {len(grads) - len(failed)}/{len(grads)} pass; worst layer rel. error "
         f"{worst['layer']['rel_error']:.1e} ({worst['layer']['name']}, limit {worst['layer']['threshold']:.0e}); "
-        f"worst net {worst['net']['rel_error']:.1e} (limit {worst['net']['threshold']:.0e}, "
-        f"norm-wise {max(g['normwise'] or 0 for g in grads if g['kind'] == 'net'):.1e})"
+        f"whole nets: worst rel. error {worst['net']['rel_error']:.1e} (limit {worst['net']['threshold']:.0e}, "
+        f"differences below {worst['net']['atol']:.0e} forgiven), largest difference "
+        f"{max(g['max_abs_diff'] for g in grads if g['kind'] == 'net'):.1e}, worst norm-wise "
+        f"{max(g['normwise'] or 0 for g in grads if g['kind'] == 'net'):.1e}"
     )
     for g in failed:
         out.print(Text(f"FAIL {g['name']}: rel. error {g['rel_error']:.2e} at {g['worst_index']}: "
@@ -333,7 +428,7 @@ def check(
             out.print(Text(f"FAIL {line}", style="red"))
     folder = new_check_dir(runs_dir)
     write_check_report(results, folder)
-    out.print(f"report: {folder / 'report.md'}")
+    out.print(f"report: {folder / 'report.md'}", markup=False)
     if not results["pass"]:
         raise typer.Exit(EXIT_RUN_FAILED)
 
@@ -368,7 +463,7 @@ def eval_(
         raise ConfigError(f"--mc {mc}: every T must be at least 1")
     if not (run / "config.yaml").is_file():
         raise ConfigError(f"{run}: not a run folder (no config.yaml)")
-    with err.status(f"evaluating {run.name}..."):
+    with err.status(Text(f"evaluating {run.name}...")):
         result = evaluate_run(run, ts, repeats, seed)
     for name, s in result["splits"].items():
         table = Table(title=f"{name}: keep_prob {result['keep_prob']:g} (drop rate {result['drop_rate']:g}), "
@@ -383,7 +478,7 @@ def eval_(
             out.print(f"  predictive entropy (T={result['ts'][-1]}): right {e['mean_entropy_correct']:.3f}, "
                       f"wrong {e['mean_entropy_wrong']:.3f} nats; AUROC of entropy for errors "
                       f"{e['auroc_entropy_vs_error']:.3f} ({e['errors']} errors of {e['examples']})")
-    out.print(f"wrote {run / 'mc_eval.json'} and {run / 'mc_eval.png'}")
+    out.print(f"wrote {run / 'mc_eval.json'} and {run / 'mc_eval.png'}", markup=False)
 
 
 # --- plot and runs ------------------------------------------------------------------------
@@ -403,7 +498,7 @@ def plot(
     result = plot_all(runs_dir)
     for warning in result.warnings:
         err.print(Text("warning: ", style="yellow") + Text(warning))
-    out.print(f"wrote {len(result.files)} files; open {runs_dir / 'report.html'}")
+    out.print(f"wrote {len(result.files)} files; open {runs_dir / 'report.html'}", markup=False)
 
 
 @app.command()
@@ -412,6 +507,11 @@ def runs(
     runs_dir: Annotated[Path, typer.Argument(metavar="[RUNS_DIR]", help="The runs folder.")] = Path("runs"),
 ):
     """List runs with status, key parameters, accuracies and time.
+
+    Statuses: completed, diverged, interrupted, failed, corrupt (unreadable summary.json),
+    running, crashed (stopped without a summary), pending. Problems found in run folders
+    (a torn metrics line, a corrupt file, a file dropcli did not write) are listed after
+    the table as warnings; the table is shown all the same.
 
     Example:  dropcli runs runs/
     """
@@ -426,26 +526,57 @@ def runs(
     table = Table(title=str(runs_dir))
     for col in ("run", "status", "keep_prob", "variant", "norm", "seed", "epochs", "final val", "best val", "time"):
         table.add_column(col)
+    warnings = []
     for path in paths:
-        r = read_run(path)
-        s = r.summary or {}
-        final, best = s.get("final") or {}, s.get("best") or {}
-        epochs = r.metrics[-1]["epoch"] if r.metrics else 0
-        table.add_row(
-            str(path.relative_to(runs_dir)), r.status, str(r.value("dropout.keep_prob")),
-            str(r.value("dropout.variant")), str(r.value("model.normalization")), str(r.value("seed")),
-            f"{epochs}/{r.value('train.epochs')}", _pct(final.get("val_acc")), _pct(best.get("val_acc")),
-            "-" if s.get("wall_time") is None else f"{s['wall_time']:.1f}s",
-        )
+        name = str(path.relative_to(runs_dir))
+        try:
+            r = read_run(path)
+        except RunStoreError as e:
+            warnings.append(str(e))
+            table.add_row(name, "unreadable", *["-"] * 8)
+            continue
+        warnings += r.warnings
+        table.add_row(*map(Text, (name, r.status, *_run_cells(r))))
     out.print(table)
+    for warning in warnings:
+        err.print(Text("warning: ", style="yellow") + Text(warning))
 
 
-def _terminate(signum, frame):
-    raise KeyboardInterrupt  # SIGTERM ends a run the way Ctrl-C does: marked interrupted
+def _run_cells(r) -> list[str]:
+    """The table cells of a run, whatever types a damaged file gave its values."""
+    d = lambda v: v if isinstance(v, dict) else {}  # noqa: E731
+    num = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)  # noqa: E731
+    s = d(r.summary)
+    final, best = d(s.get("final")), d(s.get("best"))
+    epoch = r.metrics[-1].get("epoch") if r.metrics else 0
+    return [
+        str(r.value("dropout.keep_prob")), str(r.value("dropout.variant")), str(r.value("model.normalization")),
+        str(r.value("seed")), f"{epoch}/{r.value('train.epochs')}",
+        *[_pct(v) if num(v) else "-" for v in (final.get("val_acc"), best.get("val_acc"))],
+        f"{s['wall_time']:.1f}s" if num(s.get("wall_time")) else "-",
+    ]
+
+
+_signals_seen = 0
+
+
+def _interrupt(signum, frame):
+    """SIGINT and SIGTERM: the first ends the command the way Ctrl-C does (runs marked
+    interrupted, workers stopped, exit 130); a second ends the process at once."""
+    global _signals_seen
+    _signals_seen += 1
+    if _signals_seen == 1:
+        raise KeyboardInterrupt
+    sweep = sys.modules.get("dropcli.sweep")
+    if sweep is not None:
+        sweep.kill_workers()
+    os.write(2, b"\ninterrupted again: stopped at once (runs in progress read 'crashed')\n")
+    os._exit(EXIT_INTERRUPTED)
 
 
 def main():
     import signal
 
-    signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
     app()

@@ -5,7 +5,7 @@ Every key has a default, so an empty file is a valid config::
     name: digits            # used in run folder names: [A-Za-z0-9._-], 1 to 64 characters
     seed: 0                 # the one seed every random stream is spawned from
     data:    dataset, path, num_train, num_val
-    model:   hidden_dims, activation, normalization, weight_init, reg
+    model:   hidden_dims, activation, normalization, weight_init, reg, max_norm
     dropout: variant, keep_prob, input_keep_prob, placement
     train:   optimizer, learning_rate, lr_decay, batch_size, epochs, dtype
     sweep:   {dotted.key: [value, ...]}   # the grid `dropcli sweep` runs; ignored by `train`
@@ -71,6 +71,7 @@ def _tuples(value: Any) -> Any:
 PositiveInt = Annotated[int, at.Ge(1)]
 Probability = Annotated[float, at.Gt(0), at.Le(1)]
 Dataset = Literal["digits", "mnist", "fashion-mnist", "cifar10", "npz"]  # each has a loader in dropcli.data
+VARIANTS = ("inverted", "vanilla", "gaussian", "dropconnect")  # each is a Variant in dropcli.nn.dropout
 NAME_PATTERN = r"^[A-Za-z0-9._-]+$"
 
 
@@ -103,13 +104,16 @@ class ModelConfig(_Section):
         Literal["he", "xavier"] | Annotated[float, at.Gt(0)], Expect("he, xavier or a number > 0")
     ] = Field("he", description="he, xavier, or the std of a normal init")
     reg: Annotated[float, at.Ge(0)] = Field(0.0, description="L2: loss += 0.5 * reg * sum(W**2)")
+    max_norm: Annotated[float, at.Gt(0)] | None = Field(
+        None, description="after each update, rescale each hidden unit's incoming weights to norm <= c (null: off)")
 
 
 class DropoutConfig(_Section):
     """Dropout on hidden units (and optionally on the input)."""
 
-    variant: Literal["inverted", "vanilla"] = Field(
-        "inverted", description="inverted: scale by 1/keep_prob in training; vanilla: at test"
+    variant: Literal[VARIANTS] = Field(
+        "inverted", description="inverted: scale by 1/keep_prob in training; vanilla: at test; "
+        "gaussian: noise N(1, (1-keep_prob)/keep_prob); dropconnect: mask the weights into hidden layers"
     )
     keep_prob: Probability = Field(0.5, description="probability of KEEPING a hidden unit; 1 = off")
     input_keep_prob: Probability = Field(1.0, description="probability of keeping an input feature")
@@ -181,9 +185,18 @@ def config_to_dict(config: Config) -> dict[str, Any]:
     return config.model_dump(mode="json")
 
 
+# Settings added after run folders existed, with the default that means "as before": left out
+# of the hash while they hold it, so that adding a setting renames no existing run.
+_HASH_NEUTRAL = {("model", "max_norm"): None}
+
+
 def config_hash(config: Config) -> str:
     """8 hex chars of sha256 over the canonical JSON of the run config (seed and name included)."""
-    text = json.dumps(config_to_dict(run_config(config)), sort_keys=True, separators=(",", ":"))
+    data = config_to_dict(run_config(config))
+    for (section, key), default in _HASH_NEUTRAL.items():
+        if data[section].get(key, default) == default:
+            data[section].pop(key, None)
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:8]
 
 
@@ -247,13 +260,20 @@ def _load_text(text: str, name: str) -> Config:
 
 def _parse_yaml(text: str, name: str, *, lines: bool = True) -> tuple[Any, yaml.Node | None]:
     """Safe-load one YAML document; return the data and its node tree (for line numbers)."""
-    loader = _Loader(text)
+    try:
+        loader = _Loader(text)
+    except yaml.YAMLError as error:  # a control character: the reader refuses the text at once
+        problem = " ".join(str(getattr(error, "reason", None) or error).split())
+        raise ConfigError(f"{name}: invalid YAML: {problem}") from None
     try:
         root = loader.get_single_node()
         if root is None:
             return None, None
+        _check_size(root, name)
         _check_duplicates(root, name, (), set())
         return loader.construct_document(root), root
+    except RecursionError:
+        raise ConfigError(f"{name}: invalid YAML: nested too deeply") from None
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         where = f"{name}:{mark.line + 1}" if mark and lines else name
@@ -267,6 +287,35 @@ def _parse_yaml(text: str, name: str, *, lines: bool = True) -> tuple[Any, yaml.
         raise ConfigError(f"{name}: invalid YAML: {' '.join(str(error).split())}") from None
     finally:
         loader.dispose()
+
+
+MAX_NODES, MAX_DEPTH = 10_000, 50  # a config is a few dozen values; aliases must not multiply them
+
+
+def _check_size(root: yaml.Node, name: str) -> None:
+    """Refuse a document that aliases expand past MAX_NODES values ("billion laughs"),
+    that nests deeper than MAX_DEPTH, or that contains itself: validating it would not end."""
+    sizes: dict[int, int] = {}
+
+    def size(node: yaml.Node, depth: int, path: set[int]) -> int:
+        if id(node) in sizes:
+            return sizes[id(node)]
+        if depth > MAX_DEPTH:
+            raise ConfigError(f"{name}:{node.start_mark.line + 1}: nested more than {MAX_DEPTH} levels deep")
+        if id(node) in path:
+            raise ConfigError(f"{name}:{node.start_mark.line + 1}: a YAML alias refers to a value that contains it")
+        children = ([n for pair in node.value for n in pair] if isinstance(node, yaml.MappingNode)
+                    else node.value if isinstance(node, yaml.SequenceNode) else [])
+        path.add(id(node))
+        total = 1 + sum(size(child, depth + 1, path) for child in children)
+        path.discard(id(node))
+        if total > MAX_NODES:
+            raise ConfigError(f"{name}:{node.start_mark.line + 1}: YAML aliases expand this document past "
+                              f"{MAX_NODES} values; write the values out instead")
+        sizes[id(node)] = total
+        return total
+
+    size(root, 0, set())
 
 
 def _check_duplicates(node: yaml.Node, name: str, loc: tuple, seen: set[int]) -> None:

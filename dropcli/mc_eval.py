@@ -1,8 +1,9 @@
 """`dropcli eval`: weight scaling vs Monte-Carlo dropout averaging on a trained run.
 
-Weight scaling is the deterministic test-time pass (inverted: identity; vanilla: x
-keep_prob), the approximation of averaging the exponentially many thinned networks.
-Monte-Carlo averaging runs T stochastic passes with fresh dropout masks (batchnorm in
+Weight scaling is the deterministic test-time pass (inverted, gaussian: identity;
+vanilla: x keep_prob; dropconnect: the mean weights W), the approximation of averaging the
+exponentially many thinned networks. Monte-Carlo averaging runs T stochastic passes with
+fresh dropout masks (DropConnect: fresh weight masks, one per batch of rows; batchnorm in
 test mode) and averages their softmax probabilities (Srivastava et al. 2014, section
 7.5, Fig. 11). Repeating the T passes with independent masks gives error bars. The
 predictive entropy of the averaged probabilities (Gal & Ghahramani 2016) is compared

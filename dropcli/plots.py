@@ -5,9 +5,11 @@ writes one PNG per call, atomically (temporary file in the same folder, then ren
 
 Per run:    curves.png       accuracy and loss per epoch
             expectation.png  measured vs predicted dropout statistics per layer
+            diagnostics.png  gradient norm, activation mean / std, dead relu units per layer
 Per sweep:  val_curves.png   validation accuracy per epoch, mean over seeds with 95% band
             keep_prob.png    final and best validation accuracy vs keep_prob
             gap.png          train - val accuracy gap at the final epoch vs keep_prob
+            grad_flow.png    gradient norm per layer (if the runs recorded diagnostics)
 
 Matplotlib is imported only when a figure is drawn, and only its object API with the Agg
 canvas is used (``Figure`` + ``savefig``): no pyplot, so no window, no global figure
@@ -240,7 +242,8 @@ def _loss_scale(ax, records) -> None:
 
 def plot_expectation(run: RunRecord, path: Path) -> Path | None:
     """expectation.png, if the run's expectation.json has dropout layers: for the
-    train-time mean and the dropped fraction of each layer, measured - predicted with
+    train-time mean, and the dropped fraction and / or train-time variance (whichever the
+    layers' variants predict; n/a where a layer's does not), measured - predicted with
     error bars of +-z_tol standard errors around the prediction (0); a point inside its
     bar passes. Tick labels give each layer's keep_prob and drop rate; annotations give
     measured, predicted and z. The title shows variant, keep_prob and drop rate."""
@@ -249,7 +252,10 @@ def plot_expectation(run: RunRecord, path: Path) -> Path | None:
     if not layers:
         return None
     z_tol = float(exp.get("z_tol", 4.0))
-    fig = _figure(9.5, 4.0)
+    titles = {"train_mean": "train-time mean", "train_var": "train-time variance around the mean",
+              "dropped_fraction": "dropped fraction (predicted: 1 - keep_prob)"}
+    panels = [q for q in titles if any(_applies(layer.get(q)) for layer in layers)]
+    fig = _figure(4.75 * max(len(panels), 2), 4.0)
     fig.subplots_adjust(left=0.09, right=0.98, bottom=0.14, top=0.76, wspace=0.3)
     verdict = "PASS" if exp.get("pass") else "FAIL"
     fig.suptitle(
@@ -263,13 +269,95 @@ def plot_expectation(run: RunRecord, path: Path) -> Path | None:
         f"{layer.get('layer', '?')}\nkeep {layer.get('keep_prob', math.nan):g} / drop {layer.get('drop_rate', math.nan):g}"
         for layer in layers
     ]
-    for ax, quantity, title in zip(fig.subplots(1, 2), ("train_mean", "dropped_fraction"),
-                                   ("train-time mean", "dropped fraction (predicted: 1 - keep_prob)")):
+    for ax, quantity in zip(fig.subplots(1, len(panels), squeeze=False)[0], panels):
         _expectation_panel(ax, x, [layer.get(quantity) or {} for layer in layers], z_tol)
-        ax.set_title(f"{title}\nmeasured - predicted; bars: ±{z_tol:g} se", fontsize=9)
+        ax.set_title(f"{titles[quantity]}\nmeasured - predicted; bars: ±{z_tol:g} se", fontsize=9)
         ax.set_xticks(x, ticks, fontsize=8)
         ax.set_xlim(-0.6, len(layers) - 0.4)
     return save_figure(fig, path)
+
+
+DIAGNOSTIC_PANELS = (
+    ("grad_norm", "gradient norm ||dL/dW|| (mean over the epoch's steps)", True),
+    ("act_mean", "mean of the layer's output (eval subsample)", False),
+    ("act_std", "std of the layer's output (eval subsample)", False),
+    ("dead_fraction", "dead relu units (never active on the eval subsample)", False),
+    ("max_col_norm", "largest incoming-weight norm of a unit", False),
+)
+
+
+def diagnostics_of(run: RunRecord) -> list[dict]:
+    """The epoch records of a run that carry a ``diagnostics`` dict."""
+    return [r for r in run.metrics if isinstance(r.get("diagnostics"), dict)]
+
+
+def _layer_order(name: str):
+    digits = "".join(c for c in name if c.isdigit())
+    return (int(digits) if digits else 0, name)
+
+
+def _diagnostic_series(records: list[dict], key: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """layer name -> (epochs, values) of one diagnostic, in layer order."""
+    names = sorted({n for r in records for n in (r["diagnostics"].get(key) or {})}, key=_layer_order)
+    out = {}
+    for name in names:
+        pts = [(r.get("epoch"), (r["diagnostics"].get(key) or {}).get(name)) for r in records]
+        pts = [(e, v) for e, v in pts if isinstance(e, (int, float)) and isinstance(v, (int, float))]
+        if pts:
+            out[name] = tuple(np.array(c, dtype=float) for c in zip(*pts))
+    return out
+
+
+def plot_diagnostics(run: RunRecord, path: Path) -> Path | None:
+    """diagnostics.png, if the run's epoch records carry diagnostics (see
+    ``dropcli.diagnostics``): per layer and epoch, the weight-gradient norm (log scale), the
+    mean and std of each hidden layer's output, the fraction of dead relu units (relu nets)
+    and the largest incoming-weight norm (with the max-norm bound, if set). Layers are
+    coloured from the input (dark) to the output (light)."""
+    from matplotlib import colormaps
+    from matplotlib.ticker import MaxNLocator
+
+    records = diagnostics_of(run)
+    if not records:
+        return None
+    panels = [(k, t, log) for k, t, log in DIAGNOSTIC_PANELS if _diagnostic_series(records, k)]
+    cols = 3 if len(panels) > 4 else 2
+    rows = math.ceil(len(panels) / cols)
+    fig = _figure(5.0 * cols, 3.3 * rows + 0.9)
+    fig.subplots_adjust(left=0.07, right=0.98, bottom=0.45 / (3.3 * rows + 0.9), top=1 - 0.9 / (3.3 * rows + 0.9),
+                        wspace=0.25, hspace=0.4)
+    max_norm = run.value("model.max_norm")
+    fig.suptitle(
+        f"{run.run_id}: training diagnostics ({_status_note(run)})\n{_knob(keep_prob_of(run))}, variant "
+        f"{run.value('dropout.variant', '?')}, {run.value('model.activation', '?')}, normalization "
+        f"{run.value('model.normalization', '?')}, max_norm {max_norm if max_norm is not None else 'off'}",
+        fontsize=10, color="black" if run.status == "completed" else "firebrick",
+    )
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    cmap = colormaps["viridis"]
+    for ax, (key, title, log) in zip(axes, panels):
+        series = _diagnostic_series(records, key)
+        for j, (name, (epochs, values)) in enumerate(series.items()):
+            ax.plot(epochs, values, marker=".", ms=3, color=cmap(0.85 * j / max(len(series) - 1, 1)), label=name)
+        if log and any(np.nanmin(v) > 0 for _, v in series.values()):
+            ax.set_yscale("log")
+        if key == "max_col_norm" and isinstance(max_norm, (int, float)):
+            ax.axhline(max_norm, color="firebrick", ls="--", lw=1, label=f"max_norm {max_norm:g}")
+        if key == "dead_fraction":
+            ax.set_ylim(-0.02, 1.02)
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.legend(fontsize=7, ncol=2 if len(series) > 4 else 1)
+    for ax in axes[len(panels):]:
+        ax.set_visible(False)
+    return save_figure(fig, path)
+
+
+def _applies(q) -> bool:
+    """Whether an expectation quantity was predicted by the layer's variant (and measured)."""
+    return isinstance(q, dict) and q.get("applicable", True) is not False
 
 
 def expectation_layers(run: RunRecord) -> list[dict]:
@@ -286,10 +374,12 @@ def _expectation_panel(ax, x, quantities, z_tol) -> None:
     ok = [bool(q.get("pass")) for q in quantities]
     ax.errorbar(x, np.zeros_like(x, dtype=float), yerr=z_tol * se, fmt="_", color="gray", capsize=8,
                 ms=16, label=f"predicted ± {z_tol:g} se")
-    ax.scatter(x, meas - pred, c=["seagreen" if p else "firebrick" for p in ok], zorder=3, label="measured")
+    colors = ["gray" if not (q and _applies(q)) else "seagreen" if p else "firebrick" for q, p in zip(quantities, ok)]
+    order = sorted(range(len(x)), key=lambda j: colors[j] == "gray")  # the legend shows the first point's colour
+    ax.scatter(x[order], (meas - pred)[order], c=[colors[j] for j in order], zorder=3, label="measured")
     for xi, m, p, s, q in zip(x, meas, pred, se, quantities):
-        ax.annotate(f"meas {m:.4g}\npred {p:.4g}\nz {num(q, 'z'):.2f}", (xi, 0), xytext=(10, 0),
-                    textcoords="offset points", fontsize=7, va="center")
+        text = f"meas {m:.4g}\npred {p:.4g}\nz {num(q, 'z'):.2f}" if q and _applies(q) else "n/a for\nthis variant"
+        ax.annotate(text, (xi, 0), xytext=(10, 0), textcoords="offset points", fontsize=7, va="center")
     ax.axhline(0, color="gray", lw=0.5)
     ax.yaxis.set_major_formatter(FormatStrFormatter("%.2g"))  # no offset text to collide with titles
     ax.legend(fontsize=7, loc="lower left")
@@ -393,6 +483,54 @@ def plot_gap(sweep: SweepGroups, title: str, path: Path) -> Path:
     ax.axhline(0, color="gray", lw=0.5)
     ax.set(title="train - val accuracy at the final epoch", ylabel="gap (percentage points)")
     _legend_below(fig, ax, sweep, left=0.12, right=0.97, top_in=1.1, bottom_in=0.55)
+    return save_figure(fig, path)
+
+
+def plot_grad_flow(sweep: SweepGroups, title: str, path: Path) -> Path | None:
+    """grad_flow.png, if the sweep's runs recorded diagnostics: left, the weight-gradient
+    norm of each layer at the final epoch (W1 = the input layer; log scale); right, the
+    first layer's gradient norm per epoch. One line per setting (every swept value but
+    seed): the mean over completed seeds, with 95% CI bars (left) or band (right)."""
+    groups = [(g, [diagnostics_of(r) for r in g.included]) for g in sweep.groups]
+    groups = [(g, [d for d in ds if d]) for g, ds in groups]
+    groups = [(g, ds) for g, ds in groups if ds]
+    if not groups:
+        return None
+    fig = _figure(11, 4.2 + 0.2 * math.ceil(len(groups) / 2) + 0.1)
+    fig.suptitle(f"{title}: gradient flow (mean over completed seeds, 95% CI)", fontsize=10)
+    ax_layers, ax_first = fig.subplots(1, 2)
+    for g, runs in groups:
+        label = f"{g.label(sweep.varying) or 'all runs'} (N={len(runs)})"
+        finals = [(r[-1]["diagnostics"].get("grad_norm") or {}) for r in runs]
+        names = sorted({n for f in finals for n in f}, key=_layer_order)
+        stats = [mean_ci(f.get(n) for f in finals) for n in names]
+        x = [_layer_order(n)[0] for n in names]
+        line = ax_layers.errorbar(x, [s.mean for s in stats], yerr=[np.nan_to_num(s.ci) for s in stats], marker="o",
+                                  capsize=3, label=label)
+        series = [_diagnostic_series(r, "grad_norm").get("W1") for r in runs]
+        series = [s for s in series if s is not None]
+        epochs = sorted({int(e) for s in series for e in s[0]})
+        per_epoch = [mean_ci(float(v[list(e_).index(e)]) for e_, v in series if e in e_) for e in epochs]
+        mean = np.array([s.mean for s in per_epoch])
+        half = np.nan_to_num([s.ci for s in per_epoch])
+        color = line.lines[0].get_color()
+        ax_first.plot(epochs, mean, color=color, marker=".", label=label)
+        ax_first.fill_between(epochs, np.maximum(mean - half, mean * 1e-3), mean + half, color=color, alpha=0.2, lw=0)
+    ax_layers.set(title="gradient norm per layer, final epoch", xlabel="layer (1 = input side)",
+                  ylabel="||dL/dW|| (mean over the epoch's steps)")
+    ax_first.set(title="first layer (W1) per epoch", xlabel="epoch", ylabel="||dL/dW1||")
+    for ax in (ax_layers, ax_first):
+        ax.set_yscale("log")
+        ax.grid(alpha=0.3, which="both")
+    from matplotlib.ticker import MaxNLocator
+
+    for ax in (ax_layers, ax_first):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    height = fig.get_figheight()
+    fig.subplots_adjust(left=0.08, right=0.98, top=1 - 0.7 / height,
+                        bottom=(0.55 + 0.2 * math.ceil(len(groups) / 2) + 0.1) / height, wspace=0.25)
+    handles, labels = ax_layers.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=2, fontsize=8, frameon=False)
     return save_figure(fig, path)
 
 

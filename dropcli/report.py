@@ -4,8 +4,9 @@
 or opened from disk:
 
     <run>/curves.png, expectation.png, report.md        every run (in sweeps too)
+          diagnostics.png                               runs that recorded diagnostics
     <sweep>/val_curves.png, keep_prob.png, gap.png,     every sweep
-            report.md
+            grad_flow.png (with diagnostics), report.md
     report.md, report.html                              RUNS_DIR: index over everything
 
 Reports are built once as a small document (headings, paragraphs, tables, images, links
@@ -32,9 +33,10 @@ SWEEP_FIGURES = (
     ("keep_prob.png", "final and best validation accuracy vs keep_prob"),
     ("val_curves.png", "validation accuracy per epoch, mean over seeds with 95% band"),
     ("gap.png", "train - val accuracy gap at the final epoch vs keep_prob"),
+    ("grad_flow.png", "gradient norm per layer at the final epoch, and of the first layer per epoch"),
 )
 SWEEP_PLOTS = {"keep_prob.png": plots.plot_keep_prob, "val_curves.png": plots.plot_val_curves,
-               "gap.png": plots.plot_gap}
+               "gap.png": plots.plot_gap, "grad_flow.png": plots.plot_grad_flow}
 STATS_NOTE = (
     "Accuracies in %. mean ± half-width of the 95% t-interval of the mean over seeds; "
     "N = completed runs (others are counted but excluded). drop rate = 1 - keep_prob."
@@ -176,6 +178,7 @@ def _run_summary_rows(run: RunRecord) -> list[list]:
         ["variant / normalization", f"{run.value('dropout.variant', '-')} / {run.value('model.normalization', '-')}"],
         ["seed", _num(run.value("seed"))],
         ["hidden dims / activation", f"{run.value('model.hidden_dims', '-')} / {run.value('model.activation', '-')}"],
+        ["max_norm", _num(run.value("model.max_norm")) if run.value("model.max_norm") is not None else "off"],
         ["optimizer / learning rate / batch", f"{run.value('train.optimizer', '-')} / "
          f"{_num(run.value('train.learning_rate'))} / {_num(run.value('train.batch_size'))}"],
         ["epochs completed", f"{run.metrics[-1].get('epoch') if run.metrics else 0} / {_num(run.value('train.epochs'))}"],
@@ -195,16 +198,22 @@ def _expectation_blocks(run: RunRecord, level: int) -> list:
     layers = plots.expectation_layers(run)
     if not layers:
         return head + [Para(("no dropout layers (keep_prob = input_keep_prob = 1)",))]
-    q = lambda layer, name, key: _num((layer.get(name) or {}).get(key), 6)  # noqa: E731
+    def q(layer, name, key):  # "n/a" where the layer's variant predicts nothing
+        value = layer.get(name)
+        return "n/a" if isinstance(value, dict) and value.get("applicable") is False else _num((value or {}).get(key), 6)
+
     rows = [[
-        str(x.get("layer")), _num(x.get("keep_prob")), _drop(x.get("keep_prob")), _num(x.get("input_mean")),
+        str(x.get("layer")), str(x.get("variant", "-")), _num(x.get("keep_prob")), _drop(x.get("keep_prob")),
+        _num(x.get("input_mean")),
         q(x, "train_mean", "measured"), q(x, "train_mean", "predicted"), _num((x.get("train_mean") or {}).get("z"), 3),
+        q(x, "train_var", "measured"), q(x, "train_var", "predicted"),
         q(x, "test_mean", "measured"), q(x, "test_mean", "predicted"),
         q(x, "dropped_fraction", "measured"), q(x, "dropped_fraction", "predicted"),
         "pass" if x.get("pass") else "FAIL",
     ] for x in layers]
-    header = ["layer", "keep_prob", "drop rate", "input mean", "train mean measured", "train mean predicted",
-              "z", "test mean measured", "test mean predicted", "dropped fraction", "1 - keep_prob", "pass"]
+    header = ["layer", "variant", "keep_prob", "drop rate", "input mean", "train mean measured", "train mean predicted",
+              "z", "train var measured", "train var predicted", "test mean measured", "test mean predicted",
+              "dropped fraction", "1 - keep_prob", "pass"]
     note = (f"{exp.get('split', '?')} split, {exp.get('examples', '?')} examples, {exp.get('draws', '?')} mask draws; "
             f"a quantity passes within {_num(exp.get('z_tol'))} standard errors: "
             f"{'PASS' if exp.get('pass') else 'FAIL'}")
@@ -250,6 +259,8 @@ def run_blocks(run: RunRecord, level: int = 1) -> list:
     variance shift (batchnorm runs) and MC evaluation (after `dropcli eval`)."""
     blocks = [Heading(level, f"Run {run.run_id}"), Table(["", "value"], _run_summary_rows(run))]
     blocks += [Image(p, "accuracy and loss per epoch") for p in _existing([run.path / "curves.png"])]
+    blocks += [Image(p, "training diagnostics: gradient norm, activations, dead units per layer")
+               for p in _existing([run.path / "diagnostics.png"])]
     blocks += _expectation_blocks(run, level + 1)
     blocks += _variance_shift_blocks(run, level + 1)
     blocks += _mc_eval_blocks(run, level + 1)
@@ -277,6 +288,8 @@ def _run_figures(run: RunRecord) -> list[tuple[Path, object]]:
     figures = [("curves.png", plots.plot_run_curves)]
     if plots.expectation_layers(run):
         figures.append(("expectation.png", plots.plot_expectation))
+    if plots.diagnostics_of(run):
+        figures.append(("diagnostics.png", plots.plot_diagnostics))
     return [(run.path / name, draw) for name, draw in figures]
 
 
@@ -379,7 +392,7 @@ def _variant_blocks(sweep: Sweep, level: int) -> list:
     if "dropout.variant" not in sweep.groups.varying:
         return []
     rows = []
-    for variant in sorted({r.value("dropout.variant") for r in sweep.runs}):
+    for variant in sorted({r.value("dropout.variant") for r in sweep.runs}, key=str):  # a damaged config: None
         runs = [r for r in sweep.runs if r.value("dropout.variant") == variant and r.status == "completed"]
         layers = [x for r in runs for x in plots.expectation_layers(r)]
         gaps = [abs(x["test_mean"]["measured"] - x["train_mean"]["predicted"]) / abs(x["train_mean"]["predicted"])
@@ -393,7 +406,9 @@ def _variant_blocks(sweep: Sweep, level: int) -> list:
             "their keep_probs and seeds; see the table above per keep_prob), and over every dropout layer of "
             "those runs the largest relative distance between the test-time output mean and the expected "
             "train-time output mean, and the largest |z| of the measured train-time mean.")
-    return [Heading(level, "Inverted vs vanilla"), Para((note,)),
+    variants = {r.value("dropout.variant") for r in sweep.runs}
+    title = "Inverted vs vanilla" if variants <= {"inverted", "vanilla"} else "Dropout variants compared"
+    return [Heading(level, title), Para((note,)),
             Table(["variant", "final val acc (%)", "N", "dropout layers", "max relative distance test vs E[train]",
                    "max abs z, train mean"], rows)]
 
@@ -421,7 +436,8 @@ def _plot_sweep(sweep: Sweep, result: PlotResult) -> None:
     sweep.groups = plots.group_sweep(sweep.spec, sweep.runs)
     for name, _ in SWEEP_FIGURES if sweep.runs else ():
         try:
-            result.files.append(SWEEP_PLOTS[name](sweep.groups, sweep.title, sweep.path / name))
+            if (drawn := SWEEP_PLOTS[name](sweep.groups, sweep.title, sweep.path / name)) is not None:
+                result.files.append(drawn)
         except Exception as e:  # the table and the other figures are still worth having
             result.warnings.append(_failure(sweep.path / name, e))
     _write_md(sweep.path / "report.md", sweep_blocks(sweep), result)
@@ -440,10 +456,13 @@ def index_blocks(root: Path, sweeps: list[Sweep], singles: list[RunRecord], warn
     if warnings:
         blocks += [Heading(2, "Warnings"), Bullets(warnings)]
     for sweep in sweeps:
-        if sweep.groups is None:  # plotting it failed; the warning says why
+        try:
+            if sweep.groups is None:  # plotting it failed; the warning says why
+                raise ValueError("not plotted")
+            head, *rest = sweep_blocks(sweep, 2)
+        except Exception:  # its damaged files are in the warnings already (from _plot_sweep)
             blocks += [Heading(2, f"Sweep {sweep.title}"), Para(("not plotted; see the warnings",))]
             continue
-        head, *rest = sweep_blocks(sweep, 2)
         blocks += [head, *[Para((Link("sweep report (Markdown)", p),)) for p in _existing([sweep.path / "report.md"])],
                    *rest]
     if singles:

@@ -12,6 +12,7 @@ import platform
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -20,12 +21,13 @@ import numpy as np
 
 from . import __version__
 from .config import Config, config_hash, config_to_dict, run_config, to_yaml
-from .errors import RunStoreError
+from .errors import ConfigError, RunStoreError
 from .expectation import expectation_report
 from .nn import FullyConnectedNet, streams
 from .nn.seeding import STREAMS
 from .runs import (
-    MetricsLog, acquire_lock, read_json, release_lock, run_status, safe_name, write_json, atomic_write_text,
+    MetricsLog, atomic_write_text, claim_run, find_peer, read_json, read_metrics, remove_leftovers, reuse_run,
+    run_status, safe_name, write_json,
 )
 from .train import TrainSettings, evaluate, fit
 
@@ -53,65 +55,93 @@ def train_settings(config: Config) -> TrainSettings:
     t = config.train
     return TrainSettings(
         optimizer=t.optimizer, learning_rate=t.learning_rate, lr_decay=t.lr_decay,
-        batch_size=t.batch_size, epochs=t.epochs,
+        batch_size=t.batch_size, epochs=t.epochs, max_norm=config.model.max_norm,
     )
 
 
-def train_run(config: Config, runs_dir: Path, *, argv=None, force=False, threads=None, callback=None) -> dict:
+def train_run(config: Config, runs_dir: Path, *, argv=None, force=False, skip=("completed",), root=None,
+              threads=None, callback=None) -> dict:
     """Train ``config`` into ``runs_dir/<run_id>`` and return its summary.
 
-    A run that is already completed is not trained again unless ``force``; its summary
-    comes back with ``"skipped": True``. Raises ``RunStoreError`` if another live process
-    is training the same run, ``DataError`` for bad data settings (nothing written).
-    ``KeyboardInterrupt`` marks the run ``interrupted`` and propagates; any other
-    exception marks it ``failed`` (with the reason) and is returned, not raised.
+    A run whose status is in ``skip`` (default: completed) is not trained again; its
+    summary comes back with ``"skipped": True``. Nor is one that another folder of the
+    runs folder ``root`` (default ``runs_dir``) holds with such a status: that folder's
+    files are linked in, and the summary says ``"reused_from"``. ``force`` trains anyway.
+
+    Raises ``RunBusyError`` if another live process is training the same run, and
+    ``DataError`` or ``ConfigError`` for bad data settings or a net too big to allocate
+    (then nothing is written). ``KeyboardInterrupt`` marks the run ``interrupted`` and
+    propagates; any other exception marks it ``failed`` (with the reason) and is
+    returned, not raised.
     """
-    from .data import load_data
-
     config = run_config(config)
-    run_dir = Path(runs_dir) / run_id(config)
-    if not force and run_status(run_dir) == "completed":
-        return {**read_json(run_dir / "summary.json"), "skipped": True}
-
-    rngs = streams(config.seed)
-    data = load_data(config.data, rngs["data"], dtype=np.dtype(config.train.dtype))
-
-    run_dir.mkdir(parents=True, exist_ok=True)
-    if not acquire_lock(run_dir):
-        raise RunStoreError(f"{run_dir}: another dropcli process is training this run right now")
-    try:
+    runs_dir = Path(runs_dir)
+    root = runs_dir if root is None else Path(root)
+    run_dir = runs_dir / run_id(config)
+    done = () if force else tuple(skip)
+    if (summary := _finished(run_dir, done)) is not None:
+        return summary
+    prepared = None
+    if not (done and find_peer(root, run_dir.name, done, exclude=run_dir)):
+        prepared = _prepare(config)  # bad data, or a net too big: an error before anything is written
+    with claim_run(run_dir, root):
+        # Again under the lock: another process may have finished this run meanwhile.
+        if (summary := _finished(run_dir, done)) is not None:
+            return summary
+        if done and (peer := find_peer(root, run_dir.name, done, exclude=run_dir)):
+            return reuse_run(peer, run_dir, root)
+        data, net, rngs = prepared or _prepare(config)
+        remove_leftovers(run_dir)
         for name in OUTPUTS:
             (run_dir / name).unlink(missing_ok=True)
         atomic_write_text(run_dir / "config.yaml", to_yaml(config))
         write_json(run_dir / "meta.json", _meta(config, argv, threads))
         with _blas_threads(threads):
-            return _train_into(run_dir, config, data, rngs, callback)
-    finally:
-        release_lock(run_dir)
+            return _train_into(run_dir, config, data, net, rngs, callback)
 
 
-def _train_into(run_dir, config, data, rngs, callback):
-    started = time.perf_counter()
-    log = MetricsLog(run_dir / "metrics.jsonl")
-    records = []
-
-    def record(rec):
-        log.append(rec)
-        if rec["kind"] == "epoch":
-            records.append(rec)
-        if callback:
-            callback(rec)
-
-    net = build_net(config, data.input_dim, data.num_classes)
-    summary = {"run_id": run_dir.name, "status": "failed", "reason": None}
+def _finished(run_dir: Path, statuses) -> dict | None:
+    """The run's summary, marked skipped, if its status is one of ``statuses``."""
+    if not statuses or run_status(run_dir) not in statuses:
+        return None
     try:
+        summary = read_json(run_dir / "summary.json")
+    except RunStoreError:
+        return None
+    return None if summary is None else {**summary, "skipped": True}
+
+
+def _prepare(config: Config):
+    """The run's data, initial net and random streams."""
+    from .data import load_data
+
+    rngs = streams(config.seed)
+    data = load_data(config.data, rngs["data"], dtype=np.dtype(config.train.dtype))
+    try:
+        net = build_net(config, data.input_dim, data.num_classes)
+    except MemoryError:
+        raise ConfigError(f"model.hidden_dims {list(config.model.hidden_dims)}: the network's parameters "
+                          f"do not fit in this machine's memory") from None
+    return data, net, rngs
+
+
+def _train_into(run_dir, config, data, net, rngs, callback):
+    started = time.perf_counter()
+    summary = {"run_id": run_dir.name, "status": "failed", "reason": None}
+    log = None
+    try:
+        log = MetricsLog(run_dir / "metrics.jsonl")
+
+        def record(rec):
+            log.append(rec)
+            if callback:
+                callback(rec)
+
         history = fit(
             net, data, train_settings(config),
             order_rng=rngs["order"], dropout_rng=rngs["dropout"], eval_rng=rngs["eval"], callback=record,
         )
         summary["status"] = history.status
-        if history.status == "diverged":
-            summary["reason"] = f"loss became non-finite in epoch {len(records)}"
         _save_params(run_dir / "params.npz", net)
         test = None
         if data.X_test is not None and len(data.X_test):
@@ -125,8 +155,18 @@ def _train_into(run_dir, config, data, rngs, callback):
     except Exception as e:  # a failing run must not take a sweep down; its reason is kept
         summary["reason"] = f"{type(e).__name__}: {e}"
     finally:
-        log.close()
-        summary.update(_metrics_summary(config, records, history_best=_best(records)))
+        if log is not None:
+            log.close()
+        # The summary describes what is on disk (an interrupt may land between a record's
+        # write and anything kept in memory about it).
+        records, _ = read_metrics(run_dir / "metrics.jsonl")
+        epochs = [r for r in records if r.get("kind") == "epoch"]
+        diverged = next((r for r in records if r.get("kind") == "diverged"), None)
+        if summary["status"] == "diverged" and diverged is not None:
+            summary["diverged_epoch"] = diverged.get("epoch")
+            summary["reason"] = (f"loss became non-finite in epoch {diverged.get('epoch')} "
+                                 f"(iteration {diverged.get('iteration')})")
+        summary.update(_metrics_summary(config, epochs, history_best=_best(epochs)))
         summary["wall_time"] = time.perf_counter() - started
         summary["finished_at"] = _now()
         write_json(run_dir / "summary.json", summary)
@@ -155,22 +195,39 @@ def _metrics_summary(config, records, history_best):
 
 
 def _save_params(path: Path, net) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as f:
-        np.savez(f, **net.params, **net.bn_state)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")  # never a planted file
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **net.params, **net.bn_state)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def load_params(run_dir: Path, config: Config, input_dim: int, num_classes: int) -> FullyConnectedNet:
-    """Rebuild a run's trained net from params.npz."""
+    """Rebuild a run's trained net from params.npz (no pickles); RunStoreError if the file
+    is unreadable or does not match the run's config."""
+    import zipfile
+
+    path = Path(run_dir) / "params.npz"
     net = build_net(config, input_dim, num_classes)
-    with np.load(Path(run_dir) / "params.npz", allow_pickle=False) as z:
-        for k in net.params:
-            net.params[k] = z[k]
-        for k in net.bn_state:
-            net.bn_state[k] = z[k]
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            for store in (net.params, net.bn_state):
+                for k in store:
+                    if k not in z.files:
+                        raise RunStoreError(f"{path}: has no {k!r}; it does not belong to this run's config")
+                    value = z[k]
+                    if value.shape != store[k].shape or value.dtype.kind != "f":
+                        raise RunStoreError(f"{path}: {k} is {value.dtype}{list(value.shape)}, the config needs "
+                                            f"{store[k].dtype}{list(store[k].shape)}")
+                    store[k] = value.astype(store[k].dtype, copy=False)
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
+        raise RunStoreError(f"{path}: cannot read ({type(e).__name__}: {e})".splitlines()[0]) from None
     return net
 
 

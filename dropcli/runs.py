@@ -8,7 +8,8 @@ Layout (``SCHEMA_VERSION`` 1)::
         meta.json                     dropcli version, argv, git commit, numpy/BLAS, host, seeds
         lock                          exists while a process trains the run: {"pid", "host"}
         metrics.jsonl                 append-only, flushed per record: {"kind": "epoch", ...}
-                                      (and "iteration", "diverged" records)
+                                      (and "iteration", "diverged" records); epoch records
+                                      carry "diagnostics" (see dropcli/diagnostics.py)
         params.npz                    best parameters (W1, b1, gamma1, ...) and batchnorm
                                       state (running_mean1, running_var1, ...)
         expectation.json              expectation check of the trained net's dropout layers
@@ -20,20 +21,46 @@ Layout (``SCHEMA_VERSION`` 1)::
         summary.csv                   one row per run (for pandas), rewritten after each run
         *.png, report.md              written by `dropcli plot`
       report.md, report.html          index over everything, written by `dropcli plot`
+      .locks/<name>-<hash8>           held while any folder here trains that run id
 
-A run's status is read from its files: ``summary.json``'s status (``completed``,
-``diverged``, ``interrupted``, ``failed``) if it exists; otherwise ``running`` while the
-lock names a live process on this host, ``crashed`` if it names a dead one, and
-``pending`` with no lock. Every JSON file carries ``schema_version``. Writers replace
-whole files atomically (temporary file, fsync, rename); readers are tolerant: a torn
-last line of metrics.jsonl is skipped and reported, unknown keys are ignored.
+A run's status is read from its files, in this order:
+
+    completed | diverged | interrupted | failed   summary.json says so (diverged: the epoch
+                                                  is in "diverged_epoch" and "reason")
+    corrupt     summary.json exists but is not a JSON object with one of those statuses
+    running     the lock names a live process on this host
+    crashed     the lock names a dead process (killed, power cut), or there is no lock
+                but metrics.jsonl exists: training started and never wrote its summary
+    pending     config.yaml only (planned, or stopped before training began)
+
+Writes, in order: config.yaml and meta.json, then metrics.jsonl appended and fsynced per
+record, params.npz and expectation.json, and summary.json last. Every whole-file write is
+atomic (temporary file, fsync, rename, mode 0644); so a crash at any moment leaves
+readable files, and at most a torn last line of metrics.jsonl. Every JSON file carries
+``schema_version``. Readers are tolerant: a torn last line is skipped and reported, an
+unreadable file or a file dropcli does not know is a warning in ``RunRecord.warnings``,
+unknown keys are ignored.
+
+Exclusion: a process trains a run only while it holds two ``flock`` locks, on
+``.locks/<run_id>`` in the runs folder (one run id is trained by one process at a time,
+whichever folder it is in) and on the run's ``lock`` (which also names the pid and host
+for the status above). The kernel drops both when the process dies, however it dies,
+so a stale lock never blocks anyone and two live processes never both win.
+
+Reuse: a run id is the hash of the resolved config and seed, and training is
+deterministic, so a sweep that finds the run it is about to train already finished in
+another folder of the same runs folder links that folder's files in (hard links, or
+copies where links are impossible) instead of training it again; its summary.json then
+says ``"reused_from": "<folder>/<run_id>"``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
+import shutil
 import socket
 import tempfile
 from dataclasses import dataclass, field
@@ -43,6 +70,15 @@ from .errors import RunStoreError
 
 SCHEMA_VERSION = 1
 FINAL_STATUSES = ("completed", "diverged", "interrupted", "failed")
+STATUSES = (*FINAL_STATUSES, "corrupt", "running", "crashed", "pending")
+LOCKS_DIR = ".locks"
+# What a run folder holds; anything else in it is reported as a foreign file.
+RUN_FILES = frozenset({"config.yaml", "meta.json", "lock", "metrics.jsonl", "params.npz", "expectation.json",
+                       "summary.json", "mc_eval.json", "report.md"})
+
+
+class RunBusyError(RunStoreError):
+    """Another live process is training this run."""
 
 # --- writing --------------------------------------------------------------------------
 
@@ -56,6 +92,7 @@ def atomic_write_text(path: Path, text: str) -> None:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; run files are meant to be shared
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -107,51 +144,137 @@ class MetricsLog:
 
 
 def _pid_alive(pid: int) -> bool:
+    if isinstance(pid, bool) or not isinstance(pid, int) or not 0 < pid < 2**31:
+        return False  # 0 and -1 would ask about whole process groups
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:  # Linux: a killed process whose parent died too stays a zombie until it is reaped
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat[stat.rindex(")") + 2 :][:1] not in ("Z", "X")
+    except (OSError, ValueError):
+        return True
 
 
 def read_lock(run_dir: Path) -> dict | None:
+    """The run's lock ({"pid", "host"}), None if there is none, {} if it is unreadable."""
     try:
-        return json.loads((Path(run_dir) / "lock").read_text(encoding="utf-8"))
+        lock = json.loads((Path(run_dir) / "lock").read_bytes().decode("utf-8"))
     except FileNotFoundError:
         return None
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return {}  # a lock torn while being written still means "someone was here"
+    return lock if isinstance(lock, dict) else {}
 
 
 def lock_is_live(lock: dict) -> bool:
-    return lock.get("host") == socket.gethostname() and isinstance(lock.get("pid"), int) and _pid_alive(lock["pid"])
+    return lock.get("host") == socket.gethostname() and _pid_alive(lock.get("pid"))
 
 
-def acquire_lock(run_dir: Path) -> bool:
-    """Create the run's lock exclusively; take over a lock whose process is dead.
-    Returns False if another live process holds it."""
-    path = Path(run_dir) / "lock"
-    for _ in range(2):
+class FileLock:
+    """An exclusive ``flock`` on a file, held until ``release()`` or this process's death.
+
+    ``FileLock.acquire(path, info)`` returns None if another process holds it. The file
+    holds ``info`` as JSON while the lock is held and is removed on release; a process that
+    dies leaves the file (a dead pid: the run reads ``crashed``) but not the lock.
+    """
+
+    def __init__(self, path: Path, fd: int):
+        self.path, self._fd = path, fd
+
+    @classmethod
+    def acquire(cls, path: Path, info: dict) -> "FileLock | None":
+        import fcntl
+
+        path = Path(path)
+        while True:
+            # O_NOFOLLOW: a planted symlink named `lock` must not make us truncate its target
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0), 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                return None
+            except BaseException:
+                os.close(fd)
+                raise
+            # We hold the inode we opened; it must still be the file at `path` (its holder
+            # may have released it, i.e. unlinked it, between our open and our flock).
+            try:
+                same = os.fstat(fd).st_ino == os.stat(path, follow_symlinks=False).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
+            os.close(fd)
+        lock = cls(path, fd)
         try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            lock = read_lock(run_dir)
+            data = json.dumps(info).encode()
+            os.pwrite(fd, data, 0)  # no moment with an empty file for readers of the pid
+            os.ftruncate(fd, len(data))
+        except BaseException:
+            lock.release()
+            raise
+        return lock
+
+    def release(self) -> None:
+        """Remove the file, then drop the lock (in that order: see ``acquire``)."""
+        if self._fd is None:
+            return
+        try:
+            self.path.unlink(missing_ok=True)
+        finally:
+            os.close(self._fd)
+            self._fd = None
+
+
+def _lock_info(**extra) -> dict:
+    return {"pid": os.getpid(), "host": socket.gethostname(), **extra}
+
+
+@contextlib.contextmanager
+def claim_run(run_dir: Path, root: Path | None = None):
+    """Hold ``run_dir`` exclusively while the block runs: its run id's lock in
+    ``root/.locks`` (root: the runs folder, default ``run_dir.parent``) and its own
+    ``lock``. Creates the folders. Raises RunBusyError if a live process holds either."""
+    run_dir = Path(run_dir)
+    locks = Path(root if root is not None else run_dir.parent) / LOCKS_DIR
+    held = []
+    try:
+        for path, info in ((locks / run_dir.name, _lock_info(run_dir=str(run_dir))), (run_dir / "lock", _lock_info())):
+            for _ in range(100):
+                path.parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    lock = FileLock.acquire(path, info)
+                    break
+                except FileNotFoundError:  # another process removed the empty .locks meanwhile
+                    continue
+            else:
+                raise RunStoreError(f"{path.parent}: keeps disappearing")
             if lock is None:
-                continue
-            if lock and lock_is_live(lock):
-                return False
-            path.unlink(missing_ok=True)  # stale: its process is gone
-            continue
-        with os.fdopen(fd, "w") as f:
-            json.dump({"pid": os.getpid(), "host": socket.gethostname()}, f)
-        return True
-    return False
+                raise RunBusyError(_busy_message(run_dir, path))
+            held.append(lock)
+        yield
+    finally:
+        for lock in reversed(held):
+            lock.release()
+        with contextlib.suppress(OSError):
+            locks.rmdir()  # only if empty: the runs folder keeps no trace of finished work
 
 
-def release_lock(run_dir: Path) -> None:
-    (Path(run_dir) / "lock").unlink(missing_ok=True)
+def _busy_message(run_dir: Path, path: Path) -> str:
+    try:
+        holder = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        holder = {}
+    holder = holder if isinstance(holder, dict) else {}
+    who = f" (pid {holder['pid']})" if "pid" in holder else ""
+    where = holder.get("run_dir")
+    elsewhere = f" in {where}" if where and Path(where) != run_dir else ""
+    return f"{run_dir}: another dropcli process{who} is training this run right now{elsewhere}"
 
 
 # --- reading --------------------------------------------------------------------------
@@ -160,54 +283,74 @@ def release_lock(run_dir: Path) -> None:
 def read_json(path: Path) -> dict | None:
     """A JSON file's object, or None if it is missing; RunStoreError if unreadable."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        data = Path(path).read_bytes()
     except FileNotFoundError:
         return None
     except OSError as e:
         raise RunStoreError(f"{path}: cannot read ({e.strerror})") from None
     try:
-        obj = json.loads(text)
+        obj = json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise RunStoreError(f"{path}: not valid JSON (not UTF-8 text)") from None
     except ValueError as e:
         raise RunStoreError(f"{path}: not valid JSON ({e})") from None
+    except RecursionError:
+        raise RunStoreError(f"{path}: not valid JSON (nested too deeply)") from None
     if not isinstance(obj, dict):
         raise RunStoreError(f"{path}: expected a JSON object")
     return obj
 
 
 def read_metrics(path: Path) -> tuple[list[dict], list[str]]:
-    """Records of a metrics.jsonl, and warnings about lines that could not be read."""
+    """Records of a metrics.jsonl, and warnings about lines that could not be read.
+
+    An epoch record must carry an integer ``epoch``; a line that is not a JSON object
+    (or an epoch record without its epoch) is skipped with a warning naming its line.
+    """
     records, warnings = [], []
     try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
+        data = Path(path).read_bytes()
     except FileNotFoundError:
         return [], []
+    except OSError as e:
+        return [], [f"{path}: cannot read ({e.strerror})"]
+    lines = data.decode("utf-8", errors="replace").splitlines()
+    torn = bool(data) and not data.endswith(b"\n")  # every record ends with a newline
     for i, line in enumerate(lines, 1):
         if not line.strip():
             continue
         try:
             rec = json.loads(line)
-        except ValueError:
-            last = i == len(lines)
-            warnings.append(f"{path}:{i}: {'truncated last line' if last else 'unreadable line'} skipped")
-            continue
-        if isinstance(rec, dict):
+        except (ValueError, RecursionError):
+            rec = None
+        if isinstance(rec, dict) and (rec.get("kind") != "epoch" or _is_int(rec.get("epoch"))):
             records.append(rec)
+        elif i == len(lines) and torn:
+            warnings.append(f"{path}:{i}: truncated last line skipped (the run was stopped mid-write)")
+        else:
+            warnings.append(f"{path}:{i}: unreadable line skipped")
     return records, warnings
 
 
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def run_status(run_dir: Path) -> str:
-    """completed | diverged | interrupted | failed | running | crashed | pending."""
+    """completed | diverged | interrupted | failed | corrupt | running | crashed | pending
+    (see the module docstring)."""
     run_dir = Path(run_dir)
+    summary_path = run_dir / "summary.json"
     try:
-        summary = read_json(run_dir / "summary.json")
+        summary = read_json(summary_path)
     except RunStoreError:
-        summary = None
-    if summary and summary.get("status") in FINAL_STATUSES:
-        return summary["status"]
+        return "corrupt"
+    if summary is not None:
+        return summary["status"] if summary.get("status") in FINAL_STATUSES else "corrupt"
     lock = read_lock(run_dir)
-    if lock is None:
-        return "pending"
-    return "running" if lock and lock_is_live(lock) else "crashed"
+    if lock is not None:
+        return "running" if lock_is_live(lock) else "crashed"
+    return "crashed" if os.path.lexists(run_dir / "metrics.jsonl") else "pending"
 
 
 @dataclass
@@ -237,16 +380,26 @@ class RunRecord:
 
 
 def read_run(run_dir: Path) -> RunRecord:
+    """A run folder, read tolerantly: only a missing or unreadable config.yaml is an error
+    (RunStoreError); every other problem becomes one line in ``warnings``."""
     import yaml
 
     run_dir = Path(run_dir)
     warnings = []
     try:
-        config = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8")) or {}
+        config = yaml.safe_load((run_dir / "config.yaml").read_bytes().decode("utf-8")) or {}
     except FileNotFoundError:
         raise RunStoreError(f"{run_dir}: not a run folder (no config.yaml)") from None
-    except (OSError, yaml.YAMLError) as e:
-        raise RunStoreError(f"{run_dir / 'config.yaml'}: cannot read ({e})") from None
+    except OSError as e:
+        raise RunStoreError(f"{run_dir / 'config.yaml'}: cannot read ({e.strerror})") from None
+    except UnicodeDecodeError:
+        raise RunStoreError(f"{run_dir / 'config.yaml'}: cannot read (not UTF-8 text)") from None
+    except (yaml.YAMLError, RecursionError) as e:
+        problem = " ".join(str(e).split()) if isinstance(e, yaml.YAMLError) else "nested too deeply"
+        raise RunStoreError(f"{run_dir / 'config.yaml'}: cannot read ({problem})") from None
+    if not isinstance(config, dict):
+        warnings.append(f"{run_dir / 'config.yaml'}: not a mapping of config keys; its values are shown as None")
+        config = {}
     records, w = read_metrics(run_dir / "metrics.jsonl")
     warnings += w
     summary = expectation = None
@@ -254,21 +407,43 @@ def read_run(run_dir: Path) -> RunRecord:
         try:
             obj = read_json(run_dir / name)
         except RunStoreError as e:
-            warnings.append(str(e))
+            warnings.append(str(e) + (" (status corrupt; a sweep trains it again)" if name == "summary.json" else ""))
             obj = None
         if name == "summary.json":
             summary = obj
         else:
             expectation = obj
+    status = run_status(run_dir)
+    if status == "corrupt" and summary is not None:
+        warnings.append(f"{run_dir / 'summary.json'}: no valid status (status corrupt; a sweep trains it again)")
+        summary = None
+    warnings += foreign_files(run_dir)
     return RunRecord(
         path=run_dir,
-        status=run_status(run_dir),
-        config=config if isinstance(config, dict) else {},
+        status=status,
+        config=config,
         summary=summary,
         metrics=[r for r in records if r.get("kind") == "epoch"],
         expectation=expectation,
         warnings=warnings,
     )
+
+
+def foreign_files(run_dir: Path) -> list[str]:
+    """One line per entry of a run folder that dropcli did not write there."""
+    notes = []
+    try:
+        entries = sorted(Path(run_dir).iterdir())
+    except OSError as e:
+        return [f"{run_dir}: cannot list ({e.strerror})"]
+    for p in entries:
+        if p.name in RUN_FILES or (p.suffix == ".png" and not p.name.startswith(".")):
+            continue
+        if p.name.startswith(".") and p.name.endswith(".tmp"):
+            notes.append(f"{p}: leftover temporary file of an interrupted write (ignored; safe to delete)")
+        else:
+            notes.append(f"{p}: not a dropcli file (ignored)")
+    return notes
 
 
 def is_run_dir(path: Path) -> bool:
@@ -311,3 +486,62 @@ def read_sweep(sweep_dir: Path) -> tuple[dict, list[RunRecord]]:
         if is_run_dir(path):
             runs.append(read_run(path))
     return spec, runs
+
+
+# --- reuse ----------------------------------------------------------------------------
+
+
+def find_peer(root: Path, run_id: str, statuses, exclude: Path | None = None) -> Path | None:
+    """Another folder of run ``run_id`` under the runs folder ``root`` (a single run, or a
+    run of one of its sweeps) whose status is in ``statuses``; None if there is none."""
+    root = Path(root)
+    candidates = [root / run_id]
+    try:
+        candidates += [d / run_id for d in sorted(root.iterdir()) if d.is_dir() and not d.name.startswith(".")]
+    except OSError:
+        pass
+    same = os.path.realpath(exclude) if exclude is not None else None
+    for path in candidates:
+        if is_run_dir(path) and os.path.realpath(path) != same and run_status(path) in statuses:
+            return path
+    return None
+
+
+REUSED_FILES = ("config.yaml", "meta.json", "metrics.jsonl", "params.npz", "expectation.json")
+
+
+def reuse_run(peer: Path, run_dir: Path, root: Path) -> dict:
+    """Give ``run_dir`` the finished run ``peer``'s files (hard links, or copies) and a
+    summary saying where they came from; return that summary. Hold ``claim_run`` first."""
+    peer, run_dir = Path(peer), Path(run_dir)
+    summary = read_json(peer / "summary.json")
+    if summary is None or summary.get("status") not in FINAL_STATUSES:
+        raise RunStoreError(f"{peer}: no longer a finished run")
+    (run_dir / "summary.json").unlink(missing_ok=True)  # readers must not pair an old summary with new files
+    for name in REUSED_FILES:
+        if (peer / name).is_file():
+            _link_or_copy(peer / name, run_dir / name)
+        else:
+            (run_dir / name).unlink(missing_ok=True)
+    summary = {k: v for k, v in summary.items() if k != "schema_version"}
+    summary.update(run_id=run_dir.name, reused_from=os.path.relpath(peer, root))
+    write_json(run_dir / "summary.json", summary)
+    return summary
+
+
+def _link_or_copy(src: Path, dst: Path) -> None:
+    tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(src, tmp, follow_symlinks=False)
+    except OSError:  # another file system, or links not allowed: copy
+        shutil.copyfile(src, tmp, follow_symlinks=False)
+        os.chmod(tmp, 0o644)
+    os.replace(tmp, dst)
+
+
+def remove_leftovers(run_dir: Path) -> None:
+    """Delete temporary files that interrupted atomic writes left in ``run_dir``."""
+    for p in Path(run_dir).glob(".*.tmp"):
+        with contextlib.suppress(OSError):
+            p.unlink()

@@ -1,7 +1,8 @@
 """The training loop: minibatch optimisation with per-epoch evaluation.
 
 It prints nothing. Everything it measures goes to ``callback(record)``, one dict per
-epoch (``kind: "epoch"``) and, if ``log_every`` is set, per logged iteration
+epoch (``kind: "epoch"``, with training diagnostics under ``"diagnostics"``: see
+``dropcli.diagnostics``) and, if ``log_every`` is set, per logged iteration
 (``kind: "iteration"``). The caller decides what a person sees and what is stored.
 """
 
@@ -13,7 +14,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .nn.model import FullyConnectedNet, loss_and_grads, predict_scores
+from .diagnostics import GradNorms, epoch_diagnostics, scores_and_activations
+from .nn.model import FullyConnectedNet, apply_max_norm, loss_and_grads, predict_scores
 from .nn.optim import make_optimizer
 
 
@@ -27,6 +29,8 @@ class TrainSettings:
     eval_train_samples: int = 1000  # train accuracy is measured on this fixed subsample
     eval_batch_size: int = 1000  # evaluation memory stays bounded on big splits
     log_every: int = 0  # also report every N iterations (0: only epochs)
+    max_norm: float | None = None  # after each step, hidden units' incoming weights to norm <= this
+    diagnostics: bool = True  # gradient norms and activation statistics in each epoch record
 
 
 @dataclass
@@ -51,7 +55,11 @@ def evaluate(net: FullyConnectedNet, X, y, batch_size: int = 1000):
     """Test-mode accuracy and mean cross-entropy of ``net`` on (X, y)."""
     if len(X) == 0:
         return float("nan"), float("nan")
-    scores = predict_scores(net.arch, net.params, net.bn_state, X, batch_size=batch_size)
+    return accuracy_and_loss(predict_scores(net.arch, net.params, net.bn_state, X, batch_size=batch_size), y)
+
+
+def accuracy_and_loss(scores, y):
+    """Accuracy and mean cross-entropy of scores (N, C) for labels y (N,)."""
     shifted = scores - scores.max(axis=1, keepdims=True)
     log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
     loss = -float(np.mean(log_probs[np.arange(len(y)), y], dtype=np.float64))
@@ -64,8 +72,9 @@ def fit(net: FullyConnectedNet, data, settings: TrainSettings, *, order_rng, dro
 
     Each epoch visits the training set in a fresh permutation drawn from ``order_rng``
     (no sampling with replacement); dropout masks come from ``dropout_rng``; the fixed
-    subsample for train accuracy from ``eval_rng``. At the end ``net`` holds the
-    parameters of the epoch with the best validation accuracy.
+    subsample for train accuracy from ``eval_rng``. With ``settings.max_norm``, each step
+    is followed by the max-norm constraint. At the end ``net`` holds the parameters of the
+    epoch with the best validation accuracy.
     """
     emit = callback or (lambda record: None)
     X, y = data.X_train, data.y_train
@@ -75,10 +84,18 @@ def fit(net: FullyConnectedNet, data, settings: TrainSettings, *, order_rng, dro
     optimizer = make_optimizer(settings.optimizer, learning_rate=settings.learning_rate)
     opt_state = optimizer.init(net.params)
     history = History()
+    grad_norms = GradNorms(net.arch.num_layers)
     start = time.perf_counter()
 
     def end_epoch(epoch, lr, train_loss, epoch_start):
-        train_acc, train_eval_loss = evaluate(net, X_sub, y_sub, settings.eval_batch_size)
+        diagnostics = None
+        if settings.diagnostics:  # train accuracy and the activation statistics in one pass
+            scores, acts = scores_and_activations(net.arch, net.params, net.bn_state, X_sub, settings.eval_batch_size)
+            train_acc, train_eval_loss = accuracy_and_loss(scores, y_sub)
+            diagnostics = epoch_diagnostics(net.arch, net.params, acts, grad_norms)
+            grad_norms.reset()
+        else:
+            train_acc, train_eval_loss = evaluate(net, X_sub, y_sub, settings.eval_batch_size)
         val_acc, val_loss = evaluate(net, data.X_val, data.y_val, settings.eval_batch_size)
         now = time.perf_counter()
         record = {
@@ -87,6 +104,8 @@ def fit(net: FullyConnectedNet, data, settings: TrainSettings, *, order_rng, dro
             "val_acc": val_acc, "val_loss": val_loss,
             "epoch_time": now - epoch_start, "elapsed": now - start,
         }
+        if diagnostics is not None:
+            record["diagnostics"] = diagnostics
         if val_acc > history.best_val_acc:
             history.best_epoch, history.best_val_acc = epoch, val_acc
             history.best_params = {k: v.copy() for k, v in net.params.items()}
@@ -107,7 +126,11 @@ def fit(net: FullyConnectedNet, data, settings: TrainSettings, *, order_rng, dro
             if not math.isfinite(loss):
                 emit({"kind": "diverged", "epoch": epoch, "iteration": history.iterations, "loss": loss})
                 return None
+            if settings.diagnostics:
+                grad_norms.add(grads)
             optimizer.step(net.params, grads, opt_state, lr=lr)
+            if settings.max_norm is not None:  # project back onto the constraint after every update
+                apply_max_norm(net.arch, net.params, settings.max_norm)
             loss_sum += loss
             batches += 1
             if settings.log_every and history.iterations % settings.log_every == 0:

@@ -1,6 +1,6 @@
 """The network math: layers, dropout, the fully-connected model and optimizers."""
 
-from .dropout import VARIANTS, dropout_backward, dropout_forward
+from .dropout import VARIANTS, dropconnect_backward, dropconnect_forward, dropout_backward, dropout_forward
 from .gradcheck import numeric_gradient, numeric_gradient_array, rel_error
 from .model import Architecture, FullyConnectedNet
 from .optim import OPTIMIZERS, make_optimizer
@@ -11,6 +11,8 @@ __all__ = [
     "Architecture",
     "FullyConnectedNet",
     "OPTIMIZERS",
+    "dropconnect_backward",
+    "dropconnect_forward",
     "dropout_backward",
     "dropout_forward",
     "make_optimizer",

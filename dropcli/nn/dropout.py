@@ -1,16 +1,23 @@
-"""Dropout: which units are kept, and where the 1/keep_prob correction goes.
+"""Dropout and its relatives: which noise, on what, and where the keep_prob correction goes.
 
-``keep_prob`` is the probability of KEEPING a unit (``drop rate = 1 - keep_prob``).
-A unit's activation ``a`` is multiplied at train time by ``m * train_scale`` with
-``m ~ Bernoulli(keep_prob)``, and at test time by ``test_scale``:
+``keep_prob`` (k) is the probability of KEEPING a unit (``drop rate = 1 - keep_prob``).
+Unit variants multiply a unit's activation ``a`` at train time by noise with mean
+``E[noise]`` and at test time by ``test_scale``:
 
-    variant    train_scale     test_scale   E[train output]     test output
-    inverted   1 / keep_prob   1            a                   a              (cs231n, PyTorch)
-    vanilla    1               keep_prob    keep_prob * a       keep_prob * a  (AlexNet, Hinton 2012)
+    variant      train-time noise on a unit           E[train output]  test output
+    inverted     m / k,  m ~ Bernoulli(k)             a                a          (cs231n, PyTorch)
+    vanilla      m,      m ~ Bernoulli(k)             k a              k a        (AlexNet, Hinton 2012)
+    gaussian     g,      g ~ N(1, (1 - k) / k)        a                a          (Srivastava et al. 2014, sec. 10)
 
-Either way the test-time output equals the expected train-time output, which is the
-point of both corrections; inverted dropout does the work at train time so that
-inference code never needs to know keep_prob.
+Either way the test-time output equals the expected train-time output. Gaussian noise has
+the mean and variance of inverted Bernoulli noise, ``Var[noise] = (1 - k) / k``, but drops
+nothing. ``dropconnect`` (Wan et al. 2013) masks weights instead of units: an affine layer
+``x @ W + b`` becomes ``x @ (M * W / k) + b`` with ``M ~ Bernoulli(k)`` of W's shape, one
+mask per call (shared by every row of the minibatch, the cheap common form; Wan et al.
+draw one per example), and ``x @ W + b`` at test time: the mean weights, since E[M W / k]
+= W. (Wan et al. train with ``M * W`` and test with ``k W``; that is the same function
+with W rescaled by k, but it changes what L2, max-norm and He/Xavier initialisation see.)
+DropConnect is inverted dropout applied to the weight matrix, which is how it is built.
 """
 
 from __future__ import annotations
@@ -19,13 +26,19 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import layers
+
 
 @dataclass(frozen=True)
 class Variant:
-    """Where a Bernoulli dropout variant puts its keep_prob correction."""
+    """A dropout variant: its noise, what it masks, where its keep_prob correction goes,
+    and which quantities its expectation check predicts (see ``dropcli.expectation``)."""
 
     name: str
-    scale_at: str  # "train" (divide by keep_prob) or "test" (multiply by keep_prob)
+    scale_at: str  # "train" (divide by keep_prob), "test" (multiply by keep_prob) or "none"
+    noise: str = "bernoulli"  # "bernoulli" or "gaussian"
+    masks: str = "units"  # "units", or "weights" (DropConnect)
+    predicts: tuple[str, ...] = ("train_mean", "dropped_fraction", "test_mean")
 
     def train_scale(self, keep_prob: float) -> float:
         return 1.0 / keep_prob if self.scale_at == "train" else 1.0
@@ -33,8 +46,32 @@ class Variant:
     def test_scale(self, keep_prob: float) -> float:
         return keep_prob if self.scale_at == "test" else 1.0
 
+    # Moments of the train-time noise multiplier (per unit, or per weight for DropConnect).
+    def noise_mean(self, keep_prob: float) -> float:
+        return 1.0 if self.noise == "gaussian" else self.train_scale(keep_prob) * keep_prob
 
-VARIANTS = {"inverted": Variant("inverted", "train"), "vanilla": Variant("vanilla", "test")}
+    def noise_var(self, keep_prob: float) -> float:
+        k = keep_prob
+        return (1 - k) / k if self.noise == "gaussian" else self.train_scale(k) ** 2 * k * (1 - k)
+
+    def noise_fourth(self, keep_prob: float) -> float:
+        """E[(noise - mean)^4]: 3 var^2 for a normal; s^4 k (1-k) ((1-k)^3 + k^3) for s * Bernoulli(k)."""
+        k = keep_prob
+        if self.noise == "gaussian":
+            return 3 * self.noise_var(k) ** 2
+        return self.train_scale(k) ** 4 * k * (1 - k) * ((1 - k) ** 3 + k**3)
+
+
+# A Bernoulli mask's variance follows from its mean and the fraction it drops, so those are
+# what the Bernoulli variants are checked on; Gaussian noise drops nothing and is checked on
+# its mean and variance; DropConnect drops weights, not units, and shows its mask in the
+# mean and variance of the layer's output.
+VARIANTS = {
+    "inverted": Variant("inverted", "train"),
+    "vanilla": Variant("vanilla", "test"),
+    "gaussian": Variant("gaussian", "none", noise="gaussian", predicts=("train_mean", "train_var", "test_mean")),
+    "dropconnect": Variant("dropconnect", "train", masks="weights", predicts=("train_mean", "train_var", "test_mean")),
+}
 
 
 def check_keep_prob(keep_prob, name="keep_prob") -> float:
@@ -69,16 +106,27 @@ def draw_mask(shape, keep_prob, train_scale, rng, dtype):
     return mask
 
 
+def draw_gaussian(shape, keep_prob, rng, dtype):
+    """Multiplicative noise ~ N(1, (1 - keep_prob) / keep_prob) in ``dtype``, drawn in place."""
+    noise = rng.standard_normal(shape, dtype=dtype)
+    noise *= dtype.type(np.sqrt((1 - keep_prob) / keep_prob))
+    noise += dtype.type(1)
+    return noise
+
+
 def dropout_forward(x, keep_prob, variant, *, train, rng=None):
-    """Apply dropout to ``x`` (any shape).
+    """Apply unit dropout to ``x`` (any shape).
 
     keep_prob: probability of keeping each unit; ``1`` is an exact identity that draws
-    no random numbers. variant: ``"inverted"`` or ``"vanilla"``. train: mode.
-    rng: a ``numpy.random.Generator``, needed only when masks are drawn.
+    no random numbers. variant: ``"inverted"``, ``"vanilla"`` or ``"gaussian"``
+    (``"dropconnect"`` masks weights: see ``dropconnect_forward``). train: mode.
+    rng: a ``numpy.random.Generator``, needed only when noise is drawn.
 
-    Returns ``out, cache``; ``cache`` holds the mask used (``None`` when none was drawn).
+    Returns ``out, cache``; ``cache`` holds the multiplier used (``None`` when none was drawn).
     """
     v = get_variant(variant)
+    if v.masks != "units":
+        raise ValueError(f"{variant} masks weights, not units: use dropconnect_forward")
     if keep_prob == 1:
         return x, (None, 1.0)
     if not train:
@@ -86,7 +134,10 @@ def dropout_forward(x, keep_prob, variant, *, train, rng=None):
         return (x if scale == 1 else x * x.dtype.type(scale)), (None, scale)
     if rng is None:
         raise ValueError("dropout in train mode needs rng, a numpy.random.Generator")
-    mask = draw_mask(x.shape, keep_prob, v.train_scale(keep_prob), rng, x.dtype)
+    if v.noise == "gaussian":
+        mask = draw_gaussian(x.shape, keep_prob, rng, x.dtype)
+    else:
+        mask = draw_mask(x.shape, keep_prob, v.train_scale(keep_prob), rng, x.dtype)
     return x * mask, (mask, None)
 
 
@@ -96,3 +147,24 @@ def dropout_backward(dout, cache):
     if mask is not None:
         return dout * mask
     return dout if scale == 1 else dout * dout.dtype.type(scale)
+
+
+def dropconnect_forward(x, w, b, keep_prob, *, train, rng=None):
+    """An affine layer with DropConnect: x: (N, D), w: (D, H), b: (H,) -> out: (N, H).
+
+    Train: ``out = x @ (M * w / keep_prob) + b`` with one mask ``M ~ Bernoulli(keep_prob)``
+    of shape (D, H) per call, shared by the N rows. Test: ``x @ w + b`` (the mean weights).
+    ``keep_prob = 1`` is the plain affine layer and draws nothing.
+    """
+    w_used, mask_cache = dropout_forward(w, keep_prob, "inverted", train=train, rng=rng)
+    out, affine_cache = layers.affine_forward(x, w_used, b)
+    return out, (affine_cache, mask_cache)
+
+
+def dropconnect_backward(dout, cache, *, need_dx=True):
+    """dout: (N, H) -> dx: (N, D) (None unless ``need_dx``), dw: (D, H), db: (H,).
+
+    The gradient reaches w through the same mask: dw = (x.T @ dout) * M / keep_prob."""
+    (x, w_used), mask_cache = cache
+    dx = dout @ w_used.T if need_dx else None
+    return dx, dropout_backward(x.T @ dout, mask_cache), dout.sum(axis=0)

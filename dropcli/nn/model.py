@@ -5,6 +5,12 @@ Architecture, for L = len(hidden_dims) + 1 layers:
     [input dropout] - {affine - [batchnorm | layernorm] - activation - [dropout]} x (L-1)
                     - affine - softmax
 
+With ``variant="dropconnect"`` the hidden dropout moves into the weights: the affine layer
+INTO each hidden layer that would have dropout after it (all of them, or only the last with
+``placement="last"``) masks its weights instead (``dropout.dropconnect_forward``); no unit
+of a hidden layer is dropped, and input dropout (``input_keep_prob``) stays inverted unit
+dropout. The output layer's weights are never masked.
+
 Parameters use the cs231n names: ``W1, b1, gamma1, beta1, ..., WL, bL`` with
 ``W{i}: (D_{i-1}, D_i)``. Batchnorm running statistics are *state*, not parameters:
 ``running_mean{i}, running_var{i}``. ``forward`` takes the state and returns it updated;
@@ -18,7 +24,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import layers
-from .dropout import check_keep_prob, dropout_backward, dropout_forward, get_variant
+from .dropout import (
+    check_keep_prob, dropconnect_backward, dropconnect_forward, dropout_backward, dropout_forward, get_variant,
+)
 from .seeding import streams
 
 NORMALIZATIONS = (None, "batchnorm", "layernorm")
@@ -78,8 +86,22 @@ class Architecture:
         return len(self.hidden_dims) + 1
 
     def hidden_keep_prob(self, i: int) -> float:
-        """keep_prob of the dropout after hidden layer i (1 = no dropout there)."""
+        """keep_prob of the dropout after hidden layer i (1 = no dropout there); for
+        DropConnect, of the weights into hidden layer i."""
         return self.keep_prob if self.placement == "all" or i == self.num_layers - 1 else 1.0
+
+    @property
+    def unit_variant(self) -> str:
+        """The variant of unit dropout: DropConnect nets drop input units the inverted way."""
+        return "inverted" if self.variant == "dropconnect" else self.variant
+
+    def unit_keep_prob(self, i: int) -> float:
+        """keep_prob of the unit dropout after hidden layer i (1 for DropConnect nets)."""
+        return 1.0 if self.variant == "dropconnect" else self.hidden_keep_prob(i)
+
+    def weight_keep_prob(self, i: int) -> float:
+        """keep_prob of the DropConnect mask on W{i} (1 = not masked)."""
+        return self.hidden_keep_prob(i) if self.variant == "dropconnect" and i < self.num_layers else 1.0
 
 
 def weight_std(weight_scale, fan_in: int, fan_out: int) -> float:
@@ -116,7 +138,8 @@ def forward(arch: Architecture, params, state, x, *, train: bool, rng=None, mc_d
     """Scores for x: (N, D) -> scores (N, C), caches, new state.
 
     Dropout masks are drawn from ``rng`` in a fixed order (input, then hidden layers
-    1..L-1), so generators in the same state give the same masks. ``mc_dropout`` draws
+    1..L-1: the weight mask of W{i} for DropConnect, else the unit mask after layer i), so
+    generators in the same state give the same masks. ``mc_dropout`` draws
     masks in test mode too (batchnorm still uses its running statistics): one sample of
     Monte-Carlo dropout.
     """
@@ -124,9 +147,13 @@ def forward(arch: Architecture, params, state, x, *, train: bool, rng=None, mc_d
     act_forward = layers.ACTIVATIONS[arch.activation][0]
     new_state = dict(state)
     caches = []
-    out, input_cache = dropout_forward(x, arch.input_keep_prob, arch.variant, train=drop, rng=rng)
+    out, input_cache = dropout_forward(x, arch.input_keep_prob, arch.unit_variant, train=drop, rng=rng)
     for i in range(1, arch.num_layers):
-        out, affine_cache = layers.affine_forward(out, params[f"W{i}"], params[f"b{i}"])
+        if (w_keep := arch.weight_keep_prob(i)) < 1:  # DropConnect: one weight mask per call
+            out, affine_cache = dropconnect_forward(
+                out, params[f"W{i}"], params[f"b{i}"], w_keep, train=drop, rng=rng)
+        else:
+            out, affine_cache = layers.affine_forward(out, params[f"W{i}"], params[f"b{i}"])
         norm_cache = None
         if arch.normalization == "batchnorm":
             out, norm_cache, (new_state[f"running_mean{i}"], new_state[f"running_var{i}"]) = (
@@ -138,7 +165,7 @@ def forward(arch: Architecture, params, state, x, *, train: bool, rng=None, mc_d
         elif arch.normalization == "layernorm":
             out, norm_cache = layers.layernorm_forward(out, params[f"gamma{i}"], params[f"beta{i}"])
         out, act_cache = act_forward(out)
-        out, drop_cache = dropout_forward(out, arch.hidden_keep_prob(i), arch.variant, train=drop, rng=rng)
+        out, drop_cache = dropout_forward(out, arch.unit_keep_prob(i), arch.unit_variant, train=drop, rng=rng)
         caches.append((affine_cache, norm_cache, act_cache, drop_cache))
     L = arch.num_layers
     scores, out_cache = layers.affine_forward(out, params[f"W{L}"], params[f"b{L}"])
@@ -163,7 +190,9 @@ def backward(arch: Architecture, params, dscores, caches):
         if norm_backward is not None:
             dout, grads[f"gamma{i}"], grads[f"beta{i}"] = norm_backward(dout, norm_cache)
         # The input gradient of the first layer is never used: skip its matrix product.
-        if i == 1:
+        if arch.weight_keep_prob(i) < 1:
+            dout, grads[f"W{i}"], grads[f"b{i}"] = dropconnect_backward(dout, affine_cache, need_dx=i > 1)
+        elif i == 1:
             x, _ = affine_cache
             grads["W1"], grads["b1"] = x.T @ dout, dout.sum(axis=0)
         else:
@@ -190,16 +219,19 @@ def loss_and_grads(arch: Architecture, params, state, x, y, *, rng=None):
     return loss + l2_penalty(arch, params), grads, new_state
 
 
-def hidden_activations(arch: Architecture, params, state, x):
-    """Test-mode activations of each hidden layer i = 1..L-1, in order, as dicts with
-    ``pre_norm`` (the affine output, what a normalization layer sees) and ``out`` (after
-    the activation: what that layer's dropout sees)."""
+def eval_pass(arch: Architecture, params, state, x, *, keep=("in", "pre_norm", "out")):
+    """Test-mode scores (N, C) for x, and what each hidden layer i = 1..L-1 computes, in
+    order, as dicts with ``layer`` and those of ``in`` (what its affine layer sees),
+    ``pre_norm`` (the affine output, what a normalization layer sees) and ``out`` (after the
+    activation: what that layer's dropout sees) named in ``keep`` (arrays not kept are
+    freed as the pass goes on). The scores are ``forward(..., train=False)``'s, bit for bit."""
     act_forward = layers.ACTIVATIONS[arch.activation][0]
-    out = dropout_forward(x, arch.input_keep_prob, arch.variant, train=False)[0]
+    out = dropout_forward(x, arch.input_keep_prob, arch.unit_variant, train=False)[0]
     found = []
     for i in range(1, arch.num_layers):
+        # Test-mode DropConnect uses the mean weights W itself: the plain affine layer.
         pre = layers.affine_forward(out, params[f"W{i}"], params[f"b{i}"])[0]
-        out = pre
+        layer_in, out = out, pre
         if arch.normalization == "batchnorm":
             out = layers.batchnorm_forward(
                 pre, params[f"gamma{i}"], params[f"beta{i}"],
@@ -208,23 +240,60 @@ def hidden_activations(arch: Architecture, params, state, x):
         elif arch.normalization == "layernorm":
             out = layers.layernorm_forward(pre, params[f"gamma{i}"], params[f"beta{i}"])[0]
         out = act_forward(out)[0]
-        found.append({"layer": i, "pre_norm": pre, "out": out})
-        out = dropout_forward(out, arch.hidden_keep_prob(i), arch.variant, train=False)[0]
-    return found
+        found.append({"layer": i, **{k: v for k, v in (("in", layer_in), ("pre_norm", pre), ("out", out)) if k in keep}})
+        layer_in = pre = None
+        out = dropout_forward(out, arch.unit_keep_prob(i), arch.unit_variant, train=False)[0]
+    L = arch.num_layers
+    return layers.affine_forward(out, params[f"W{L}"], params[f"b{L}"])[0], found
+
+
+def hidden_activations(arch: Architecture, params, state, x):
+    """Test-mode activations of each hidden layer i = 1..L-1, in order (see ``eval_pass``)."""
+    return eval_pass(arch, params, state, x)[1]
 
 
 def dropout_inputs(arch: Architecture, params, state, x):
-    """What enters each active dropout layer in test mode, in network order.
+    """What enters each active unit-dropout layer in test mode, in network order.
 
     Returns ``[(layer, keep_prob, activations)]`` with ``layer`` "input" or "hidden{i}";
     layers with keep_prob 1 (no dropout) are left out. Used by the expectation checks.
     """
     found = [("input", arch.input_keep_prob, x)] if arch.input_keep_prob < 1 else []
     for h in hidden_activations(arch, params, state, x):
-        keep = arch.hidden_keep_prob(h["layer"])
+        keep = arch.unit_keep_prob(h["layer"])
         if keep < 1:
             found.append((f"hidden{h['layer']}", keep, h["out"]))
     return found
+
+
+def dropconnect_inputs(arch: Architecture, params, state, x):
+    """For each DropConnect layer in test mode: ``[(layer, keep_prob, inputs, W, b)]`` with
+    ``layer`` "affine{i}" (the weights into hidden layer i). Empty unless DropConnect."""
+    if arch.variant != "dropconnect":
+        return []
+    return [
+        (f"affine{h['layer']}", keep, h["in"], params[f"W{h['layer']}"], params[f"b{h['layer']}"])
+        for h in hidden_activations(arch, params, state, x)
+        if (keep := arch.weight_keep_prob(h["layer"])) < 1
+    ]
+
+
+def apply_max_norm(arch: Architecture, params, max_norm: float) -> None:
+    """Rescale, in place, each hidden unit's incoming weight vector (a column of W1..W{L-1})
+    whose norm exceeds ``max_norm`` to norm ``max_norm`` (Srivastava et al. 2014, sec. 5.1).
+
+    Columns end a hair below max_norm (relative (D + 2) eps, 1e-4 for 784 float32 inputs)
+    so that float rounding never leaves one above it; the output layer and biases are not
+    constrained."""
+    for i in range(1, arch.num_layers):
+        w = params[f"W{i}"]
+        # Norms in w's own precision are off by at most (D + 2) eps relative (with sqrt and
+        # the rescaling): aim that far below max_norm and no column ends above it.
+        limit = max_norm * (1 - (w.shape[0] + 2) * np.finfo(w.dtype).eps)
+        norms = np.sqrt(np.einsum("ij,ij->j", w, w))
+        over = norms > limit
+        if over.any():
+            w[:, over] *= (limit / norms[over]).astype(w.dtype)
 
 
 def predict_scores(arch: Architecture, params, state, x, *, batch_size: int = 1000, rng=None):
