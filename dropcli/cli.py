@@ -144,6 +144,17 @@ def _pct(x):
     return "-" if x is None else f"{100 * x:.1f}%"
 
 
+def _check_runs_dir(runs_dir: Path) -> None:
+    """A runs folder that cannot be one fails before anything is shown or written."""
+    from .errors import RunStoreError
+
+    for path in (runs_dir, *runs_dir.parents):
+        if path.exists():
+            if not path.is_dir():
+                raise RunStoreError(f"{runs_dir}: cannot be a runs folder ({path} is a file)")
+            return
+
+
 # --- train ------------------------------------------------------------------------------
 
 
@@ -163,6 +174,7 @@ def train(
     from .runner import run_id, train_run
 
     config = _load(config_path, set_, name)
+    _check_runs_dir(runs_dir)
     epochs = config.train.epochs
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -181,15 +193,19 @@ def train(
             task, completed=rec["epoch"], live=f"loss {loss}  train {_pct(rec['train_acc'])}  val {_pct(rec['val_acc'])}"
         )
 
+    def stop_progress():  # a Progress that never started would still print a blank line
+        if progress.live.is_started:
+            progress.stop()
+
     try:
         summary = train_run(config, runs_dir, argv=sys.argv, force=force, callback=on_record)
     except KeyboardInterrupt:
-        progress.stop()
+        stop_progress()
         err.print(Text(f"interrupted: {runs_dir / run_id(config)} is marked interrupted (what was measured is "
                        "kept); the same command trains it again", style="yellow"))
         raise typer.Exit(EXIT_INTERRUPTED) from None
     finally:
-        progress.stop()
+        stop_progress()
     _print_run_summary(summary, runs_dir / summary["run_id"])
     if summary.get("status") != "completed":
         raise typer.Exit(EXIT_RUN_FAILED)
@@ -245,13 +261,14 @@ def sweep(
 ):
     """Run a grid of configs: the config's sweep section, extended by the flags.
 
-    Re-running the same sweep resumes it: completed runs are skipped, and so are runs
-    that failed or diverged (the same config and seed would end the same way; use
-    --retry-failed to run them again, --force to run everything again); interrupted,
-    crashed, corrupt and pending runs run again. A run that another sweep in RUNS_DIR
-    already finished is linked in, not trained again; one that another process is
-    training right now is waited for. Ctrl-C stops the runs in progress (marked
-    interrupted) and exits 130; a second Ctrl-C stops at once.
+    Re-running the same sweep resumes it: interrupted, crashed, corrupt and
+    pending runs run again; completed runs are kept, and so are runs that
+    failed or diverged (the same config and seed end the same way): use
+    --retry-failed to run those again, --force to run everything again.
+    A run another sweep in RUNS_DIR already finished is linked in, not
+    trained again; one another process is training is waited for.
+    Ctrl-C stops the runs in progress (marked interrupted) and exits 130;
+    a second Ctrl-C stops at once.
 
     Example:  dropcli sweep --keep 0.25,0.5,1 --seeds 0,1,2 -j 2
     """
@@ -268,32 +285,40 @@ def sweep(
     grid.update(parse_sweep_values(set_ or []))
     if grid:
         config = with_sweep(config, grid)
+    _check_runs_dir(runs_dir)
     plan = plan_sweep(config, runs_dir)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    err.print(f"sweep {plan.sweep_id}: {len(plan.runs)} runs -> {plan.path}", markup=False)
     kept = []  # failed or diverged earlier, not run again
+    progress = Progress(
+        TextColumn("[bold]runs"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[last]}"),
+        TimeElapsedColumn(), console=err,
+    )
+    task = progress.add_task("runs", total=len(plan.runs), last="")
+
+    def on_event(kind, run, summary):
+        if kind == "start":  # the data is checked: from here on the sweep writes
+            err.print(f"sweep {plan.sweep_id}: {len(plan.runs)} runs -> {plan.path}", markup=False)
+            progress.start()
+            return
+        status = summary.get("status")
+        if kind == "wait":
+            progress.update(task, last=f"{run.run_id}: another process is training it; waiting")
+            return
+        if kind == "skip" and status != "completed":
+            kept.append(status)
+        val = (summary.get("final") or {}).get("val_acc")
+        label = (f"skipped ({status})" if kind == "skip" else
+                 f"{status}, reused from {summary['reused_from']}" if summary.get("reused_from") else status)
+        progress.update(task, advance=1, last=f"{run.run_id}: {label}, val {_pct(val)}")
+
     try:
-        with Progress(
-            TextColumn("[bold]runs"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[last]}"),
-            TimeElapsedColumn(), console=err,
-        ) as progress:
-            task = progress.add_task("runs", total=len(plan.runs), last="")
-
-            def on_event(kind, run, summary):
-                status = summary.get("status")
-                if kind == "wait":
-                    progress.update(task, last=f"{run.run_id}: another process is training it; waiting")
-                    return
-                if kind == "skip" and status != "completed":
-                    kept.append(status)
-                val = (summary.get("final") or {}).get("val_acc")
-                label = (f"skipped ({status})" if kind == "skip" else
-                         f"{status}, reused from {summary['reused_from']}" if summary.get("reused_from") else status)
-                progress.update(task, advance=1, last=f"{run.run_id}: {label}, val {_pct(val)}")
-
+        try:
             summaries = run_sweep(plan, jobs=jobs, force=force, retry_failed=retry_failed, argv=sys.argv,
                                   on_event=on_event)
+        finally:
+            if progress.live.is_started:
+                progress.stop()
     except KeyboardInterrupt:
         from .sweep import summary_rows
 
@@ -510,10 +535,10 @@ def runs(
 ):
     """List runs with status, key parameters, accuracies and time.
 
-    Statuses: completed, diverged, interrupted, failed, corrupt (unreadable summary.json),
-    running, crashed (stopped without a summary), pending. Problems found in run folders
-    (a torn metrics line, a corrupt file, a file dropcli did not write) are listed after
-    the table as warnings; the table is shown all the same.
+    Statuses: completed, diverged, interrupted, failed, corrupt (unreadable
+    summary.json), running, crashed (stopped without a summary), pending.
+    Problems in run folders (a torn metrics line, a corrupt file, a file
+    dropcli did not write) follow the table as warnings.
 
     Example:  dropcli runs runs/
     """
@@ -521,7 +546,7 @@ def runs(
     from .runs import find_runs, read_run
 
     if not runs_dir.is_dir():
-        raise RunStoreError(f"{runs_dir}: no such folder")
+        raise RunStoreError(f"{runs_dir}: {'not a folder' if runs_dir.exists() else 'no such folder'}")
     paths = find_runs(runs_dir)
     if not paths:
         raise RunStoreError(f"{runs_dir}: no runs found (run `dropcli train` or `dropcli sweep` first)")

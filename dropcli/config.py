@@ -76,7 +76,8 @@ NAME_PATTERN = r"^[A-Za-z0-9._-]+$"
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    # allow_inf_nan=False: a learning rate of .inf or a std of .nan is a typo, not an experiment
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 class DataConfig(_Section):
@@ -137,12 +138,19 @@ class TrainConfig(_Section):
 SweepValues = Annotated[tuple[Any, ...], at.MinLen(1), BeforeValidator(_tuples)]
 
 
+def _has_alnum(name: str) -> str:
+    """'..' or '-' would name no folder: run folders drop leading and trailing dots and dashes."""
+    if not any(c.isalnum() for c in name):
+        raise ValueError("a name needs a letter or digit")
+    return name
+
+
 class Config(_Section):
     """One experiment: a run, or a sweep when ``sweep`` is not empty."""
 
     name: Annotated[
-        str, at.MinLen(1), at.MaxLen(64), Field(pattern=NAME_PATTERN),
-        Expect("a name of 1 to 64 characters from A-Z a-z 0-9 . _ -"),
+        str, at.MinLen(1), at.MaxLen(64), Field(pattern=NAME_PATTERN), AfterValidator(_has_alnum),
+        Expect("a name of 1 to 64 characters from A-Z a-z 0-9 . _ - (at least one letter or digit)"),
     ] = Field("digits", description="run name, used in run folder names")
     seed: Annotated[int, at.Ge(0)] = Field(0, description="seed of every random stream of a run")
     data: DataConfig = Field(default_factory=DataConfig, description="the dataset")

@@ -27,7 +27,9 @@ from urllib.parse import quote
 
 from . import plots
 from .errors import RunStoreError
-from .runs import FINAL_STATUSES, RunRecord, find_runs, find_sweeps, is_run_dir, is_sweep_dir, read_json, read_run
+from .runs import (
+    FINAL_STATUSES, RunRecord, find_runs, find_sweeps, is_run_dir, is_sweep_dir, listed_runs, read_json, read_run,
+)
 
 SWEEP_FIGURES = (
     ("keep_prob.png", "final and best validation accuracy vs keep_prob"),
@@ -333,11 +335,11 @@ def _read_sweep(sweep_dir: Path, warnings: list[str]) -> Sweep:
 
     try:
         spec = yaml.safe_load((sweep_dir / "sweep.yaml").read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as e:
-        warnings.append(f"{sweep_dir / 'sweep.yaml'}: cannot read ({e})".splitlines()[0])
+    except (OSError, ValueError, RecursionError, yaml.YAMLError) as e:
+        warnings.append(f"{sweep_dir / 'sweep.yaml'}: cannot read ({type(e).__name__})")
         spec = {}
     spec = spec if isinstance(spec, dict) else {}
-    listed = [str(e.get("run_id")) for e in spec.get("runs") or [] if isinstance(e, dict)]
+    listed = listed_runs(spec)
     extra = sorted(p.name for p in sweep_dir.iterdir() if is_run_dir(p) and p.name not in listed)
     return Sweep(sweep_dir, spec, [r for r in (_read_run(sweep_dir / rid, warnings) for rid in listed + extra) if r])
 

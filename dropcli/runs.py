@@ -70,7 +70,6 @@ from .errors import RunStoreError
 
 SCHEMA_VERSION = 1
 FINAL_STATUSES = ("completed", "diverged", "interrupted", "failed")
-STATUSES = (*FINAL_STATUSES, "corrupt", "running", "crashed", "pending")
 LOCKS_DIR = ".locks"
 # What a run folder holds; anything else in it is reported as a foreign file.
 RUN_FILES = frozenset({"config.yaml", "meta.json", "lock", "metrics.jsonl", "params.npz", "expectation.json",
@@ -79,6 +78,7 @@ RUN_FILES = frozenset({"config.yaml", "meta.json", "lock", "metrics.jsonl", "par
 
 class RunBusyError(RunStoreError):
     """Another live process is training this run."""
+
 
 # --- writing --------------------------------------------------------------------------
 
@@ -213,7 +213,7 @@ class FileLock:
         lock = cls(path, fd)
         try:
             data = json.dumps(info).encode()
-            os.pwrite(fd, data, 0)  # no moment with an empty file for readers of the pid
+            os.pwrite(fd, data, 0)  # in place: a stale lock taken over never reads empty meanwhile
             os.ftruncate(fd, len(data))
         except BaseException:
             lock.release()
@@ -246,14 +246,14 @@ def claim_run(run_dir: Path, root: Path | None = None):
     try:
         for path, info in ((locks / run_dir.name, _lock_info(run_dir=str(run_dir))), (run_dir / "lock", _lock_info())):
             for _ in range(100):
-                path.parent.mkdir(parents=True, exist_ok=True)
                 try:
+                    path.parent.mkdir(parents=True, exist_ok=True)
                     lock = FileLock.acquire(path, info)
                     break
-                except FileNotFoundError:  # another process removed the empty .locks meanwhile
+                except (FileNotFoundError, FileExistsError):  # another process removed the empty .locks meanwhile
                     continue
             else:
-                raise RunStoreError(f"{path.parent}: keeps disappearing")
+                raise RunStoreError(f"{path.parent}: cannot create this folder for the run's lock")
             if lock is None:
                 raise RunBusyError(_busy_message(run_dir, path))
             held.append(lock)
@@ -478,14 +478,20 @@ def read_sweep(sweep_dir: Path) -> tuple[dict, list[RunRecord]]:
     sweep_dir = Path(sweep_dir)
     try:
         spec = yaml.safe_load((sweep_dir / "sweep.yaml").read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as e:
-        raise RunStoreError(f"{sweep_dir / 'sweep.yaml'}: cannot read ({e})") from None
-    runs = []
-    for entry in spec.get("runs", []):
-        path = sweep_dir / str(entry.get("run_id", ""))
-        if is_run_dir(path):
-            runs.append(read_run(path))
+    except (OSError, ValueError, RecursionError, yaml.YAMLError) as e:
+        raise RunStoreError(f"{sweep_dir / 'sweep.yaml'}: cannot read ({type(e).__name__})") from None
+    spec = spec if isinstance(spec, dict) else {}
+    runs = [read_run(sweep_dir / rid) for rid in listed_runs(spec) if is_run_dir(sweep_dir / rid)]
     return spec, runs
+
+
+def listed_runs(spec: dict) -> list[str]:
+    """The run ids a sweep.yaml lists; only plain folder names, so that a damaged or
+    hostile file cannot point readers (and `dropcli plot`'s writes) outside the sweep."""
+    entries = spec.get("runs") if isinstance(spec, dict) else None
+    ids = [e.get("run_id") for e in entries if isinstance(e, dict)] if isinstance(entries, list) else []
+    return [i for i in ids if isinstance(i, str) and i == Path(i).name and i not in ("", ".", "..")
+            and "\\" not in i and i.isprintable()]
 
 
 # --- reuse ----------------------------------------------------------------------------

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .config import Config, config_to_dict, run_config, with_values
+from .errors import DropcliError
 from .runs import (
     LOCKS_DIR, SCHEMA_VERSION, RunBusyError, atomic_write_text, lock_is_live, read_json, run_status, safe_name,
 )
@@ -145,7 +146,8 @@ def run_sweep(plan: SweepPlan, *, jobs=1, force=False, retry_failed=False, argv=
               poll=0.5) -> list[dict]:
     """Run the plan's runs that are not done and return every run's summary, in plan order.
 
-    ``on_event(kind, run, summary)`` is called with ``"skip"`` for runs already done,
+    ``on_event(kind, run, summary)`` is called with ``"start"`` (run None) once the data is
+    checked and the sweep folder written, ``"skip"`` for runs already done,
     ``"wait"`` for a run another live process is training (it is waited for, after the
     others, and its result taken), and ``"done"`` after each run finishes, whatever its
     status (``"reused_from"`` in the summary if it was linked in from another sweep). A
@@ -162,6 +164,7 @@ def run_sweep(plan: SweepPlan, *, jobs=1, force=False, retry_failed=False, argv=
     if todo:
         check_data(todo)
     write_spec(plan)
+    emit("start", None, {})
     todo_ids = {r.run_id for r in todo}
     results = {}
     for run in plan.runs:
@@ -184,6 +187,8 @@ def run_sweep(plan: SweepPlan, *, jobs=1, force=False, retry_failed=False, argv=
                 except RunBusyError:
                     busy.append(run)
                     emit("wait", run, {"status": "running"})
+                except DropcliError as e:  # this grid point's data or net: nothing written, as with workers
+                    finished(run, {"run_id": run.run_id, "status": "failed", "reason": f"{type(e).__name__}: {e}"})
         else:
             busy = _run_parallel(plan, todo, jobs, force, done, argv, finished, emit)
         while busy:  # runs another process is training: take its result, or train them if it stopped
@@ -204,11 +209,11 @@ def run_sweep(plan: SweepPlan, *, jobs=1, force=False, retry_failed=False, argv=
 
 def _held_elsewhere(root: Path, run_id: str) -> bool:
     """True while a live process holds the run id's lock (cheap: no data is loaded)."""
-    lock = read_json_quiet(Path(root) / LOCKS_DIR / run_id)
+    lock = _read_json_quiet(Path(root) / LOCKS_DIR / run_id)
     return lock is not None and lock_is_live(lock)
 
 
-def read_json_quiet(path: Path) -> dict | None:
+def _read_json_quiet(path: Path) -> dict | None:
     try:
         return read_json(path)
     except Exception:  # a lock torn mid-write: treat it as free, the real lock decides
@@ -238,7 +243,8 @@ def _run_parallel(plan, todo, jobs, force, done, argv, finished, emit) -> list:
             if summary is not None and summary.get("busy"):
                 busy.append(run)
                 emit("wait", run, {"status": "running"})
-            elif run_status(run_dir) in ("pending", "interrupted") and (error or summary.get("status") == "interrupted"):
+            elif (error or summary.get("status") == "interrupted") and (
+                    _settled_status(run_dir) in ("pending", "interrupted")):
                 retry.append(run)  # its worker was stopped or taken down with the pool, not by its own doing
             else:
                 reason = {} if error is None else {"reason": f"worker process died ({type(error).__name__})"}
@@ -271,6 +277,15 @@ def _run_parallel(plan, todo, jobs, force, done, argv, finished, emit) -> list:
             break
         remaining = retry
     return busy
+
+
+def _settled_status(run_dir: Path, timeout: float = 60.0) -> str:
+    """The run's status once no live process holds it: a pool that broke is still
+    stopping its other workers, each writing its run's summary."""
+    deadline = time.monotonic() + timeout
+    while (status := run_status(run_dir)) == "running" and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return status
 
 
 def _collect(futures: dict, pending: set, outcome) -> None:
@@ -342,7 +357,7 @@ def _worker_stop(signum, frame):
 def _watch_parent(parent: int) -> None:
     """If the sweep's process dies (SIGKILL), stop the way SIGTERM does."""
     while os.getppid() == parent:
-        time.sleep(0.5)
+        time.sleep(0.2)
     os.kill(os.getpid(), signal.SIGTERM)
     time.sleep(60)  # the run's summary is written by then
     os._exit(1)
