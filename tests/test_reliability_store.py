@@ -163,34 +163,31 @@ def small_store():
 @settings(max_examples=60, **SETTINGS)
 @given(st.lists(st.tuples(st.sampled_from(TARGETS), st.integers(0, 1), junk), min_size=1, max_size=4))
 def test_runs_survives_hostile_run_files(small_store, damage):
+    result = _invoke_on_damaged_copy("runs", small_store, damage)
+    assert "Traceback" not in result.output
+
+
+def _invoke_on_damaged_copy(command, store, damage):
+    """Run ``dropcli COMMAND`` on a copy of ``store`` with ``damage`` written into its runs;
+    it must end with exit 0 or 2 and never with an uncaught exception."""
     import shutil
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "runs"
-        shutil.copytree(small_store.root, root)
+        shutil.copytree(store.root, root)
         runs = sorted(p for p in next(root.glob("*-sweep-*")).iterdir() if p.is_dir())
         for target, which, content in damage:
             (runs[which] / target).write_bytes(content)
-        result = invoke("runs", root)
-        assert result.exit_code in (0, 2), result.output
-        assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
-        assert "Traceback" not in result.output
+        result = invoke(command, root)
+    assert result.exit_code in (0, 2), result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    return result
 
 
 @settings(max_examples=2, **SETTINGS)
 @given(st.lists(st.tuples(st.sampled_from(TARGETS), st.integers(0, 1), junk), min_size=1, max_size=3))
 def test_plot_survives_hostile_run_files(small_store, damage):
-    import shutil
-
-    with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp) / "runs"
-        shutil.copytree(small_store.root, root)
-        runs = sorted(p for p in next(root.glob("*-sweep-*")).iterdir() if p.is_dir())
-        for target, which, content in damage:
-            (runs[which] / target).write_bytes(content)
-        result = invoke("plot", root)
-        assert result.exit_code in (0, 2), result.output
-        assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    _invoke_on_damaged_copy("plot", small_store, damage)
 
 
 def test_a_hostile_sweep_yaml_cannot_point_outside_the_sweep(tmp_path):
