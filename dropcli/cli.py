@@ -76,7 +76,6 @@ def _register_subcommands():
 _register_subcommands()
 
 EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-BAD_STATUSES = ("failed", "diverged", "interrupted", "crashed")
 
 
 def handle_errors(command):
