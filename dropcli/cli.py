@@ -252,6 +252,11 @@ def sweep(
         Optional[list[str]], typer.Option("--set", help="Any axis: --set model.hidden_dims=[100],[200,200] (repeatable).")
     ] = None,
     jobs: Annotated[int, typer.Option("-j", "--jobs", min=1, help="Worker processes (BLAS threads are split among them).")] = 1,
+    executor: Annotated[str, typer.Option(
+        "--executor", help="Where runs train: auto (serial for -j 1, else processes), serial, processes, or dask "
+        "(pip install 'dropcli[dask]'; a LocalCluster of -j workers, one per core by default).")] = "auto",
+    scheduler: Annotated[Optional[str], typer.Option(
+        "--scheduler", help="With --executor dask: a running scheduler's address, e.g. tcp://HOST:8786.")] = None,
     runs_dir: RunsDir = Path("runs"),
     retry_failed: Annotated[bool, typer.Option(
         "--retry-failed", help="Also run again the runs that failed or diverged (by default they are kept).")] = False,
@@ -267,11 +272,13 @@ def sweep(
     A run another sweep in RUNS_DIR already finished is linked in, not
     trained again; one another process is training is waited for.
     Ctrl-C stops the runs in progress (marked interrupted) and exits 130;
-    a second Ctrl-C stops at once.
+    a second Ctrl-C stops at once. With --executor dask, workers need no
+    shared file system: results come back to this process, which writes RUNS_DIR.
 
     Example:  dropcli sweep --keep 0.25,0.5,1 --seeds 0,1,2 -j 2
     """
     from .config import parse_sweep_values, with_sweep
+    from .executors import make_executor
     from .sweep import plan_sweep, run_sweep
 
     config = _load(config_path, None)
@@ -286,6 +293,7 @@ def sweep(
         config = with_sweep(config, grid)
     _check_runs_dir(runs_dir)
     plan = plan_sweep(config, runs_dir)
+    runner = make_executor(executor, jobs=jobs, scheduler=scheduler)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     kept = []  # failed or diverged earlier, not run again
@@ -297,7 +305,8 @@ def sweep(
 
     def on_event(kind, run, summary):
         if kind == "start":  # the data is checked: from here on the sweep writes
-            err.print(f"sweep {plan.sweep_id}: {len(plan.runs)} runs -> {plan.path}", markup=False)
+            where = f" on {runner.description}" if runner.name == "dask" else ""
+            err.print(f"sweep {plan.sweep_id}: {len(plan.runs)} runs -> {plan.path}{where}", markup=False)
             progress.start()
             return
         status = summary.get("status")
@@ -313,7 +322,7 @@ def sweep(
 
     try:
         try:
-            summaries = run_sweep(plan, jobs=jobs, force=force, retry_failed=retry_failed, argv=sys.argv,
+            summaries = run_sweep(plan, executor=runner, force=force, retry_failed=retry_failed, argv=sys.argv,
                                   on_event=on_event)
         finally:
             if progress.live.is_started:
@@ -593,9 +602,9 @@ def _interrupt(signum, frame):
     _signals_seen += 1
     if _signals_seen == 1:
         raise KeyboardInterrupt
-    sweep = sys.modules.get("dropcli.sweep")
-    if sweep is not None:
-        sweep.kill_workers()
+    processes = sys.modules.get("dropcli.executors.processes")
+    if processes is not None:
+        processes.kill_workers()
     os.write(2, b"\ninterrupted again: stopped at once (runs in progress read 'crashed')\n")
     os._exit(EXIT_INTERRUPTED)
 

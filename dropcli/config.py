@@ -229,14 +229,14 @@ def load_config(path: str | os.PathLike) -> Config:
         raise ConfigError(f"{name}: not a UTF-8 text file") from None
     except OSError as error:
         raise ConfigError(f"{name}: cannot read the config file ({error.strerror})") from None
-    return _load_text(text, name)
+    return load_config_text(text, name)
 
 
 @functools.cache
 def default_config() -> Config:
     """The built-in default (digits), packaged as dropcli/resources/default.yaml."""
     text = resources.files("dropcli").joinpath("resources/default.yaml").read_text("utf-8")
-    return _load_text(text, "dropcli/resources/default.yaml")
+    return load_config_text(text, "dropcli/resources/default.yaml")
 
 
 class _Loader(yaml.SafeLoader):
@@ -250,7 +250,8 @@ _Loader.add_implicit_resolver(
 )
 
 
-def _load_text(text: str, name: str) -> Config:
+def load_config_text(text: str, name: str) -> Config:
+    """Check and resolve a config given as YAML text; ``name`` is where errors say it is from."""
     data, root = _parse_yaml(text, name)
     if data is None:  # an empty file (or only comments): all defaults
         data = {}

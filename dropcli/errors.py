@@ -17,3 +17,8 @@ class DataError(DropcliError):
 
 class RunStoreError(DropcliError):
     """A runs folder or one of its files cannot be read or written."""
+
+
+class ExecutorError(DropcliError):
+    """Where the runs should train is unusable: a missing optional dependency, a
+    scheduler that cannot be reached, workers that cannot run dropcli."""

@@ -26,7 +26,7 @@ from .expectation import expectation_report
 from .nn import FullyConnectedNet, streams
 from .nn.seeding import STREAMS
 from .runs import (
-    MetricsLog, atomic_write_text, claim_run, find_peer, read_json, read_metrics, remove_leftovers, reuse_run,
+    MetricsLog, atomic_write_bytes, atomic_write_text, claim_run, find_peer, read_json, read_metrics, remove_leftovers, reuse_run,
     run_status, safe_name, write_json,
 )
 from .train import TrainSettings, evaluate, fit
@@ -86,18 +86,68 @@ def train_run(config: Config, runs_dir: Path, *, argv=None, force=False, skip=("
         prepared = _prepare(config)  # bad data, or a net too big: an error before anything is written
     with claim_run(run_dir, root):
         # Again under the lock: another process may have finished this run meanwhile.
-        if (summary := _finished(run_dir, done)) is not None:
+        if (summary := settled(run_dir, root, done)) is not None:
             return summary
-        if done and (peer := find_peer(root, run_dir.name, done, exclude=run_dir)):
-            return reuse_run(peer, run_dir, root)
         data, net, rngs = prepared or _prepare(config)
-        remove_leftovers(run_dir)
-        for name in OUTPUTS:
-            (run_dir / name).unlink(missing_ok=True)
-        atomic_write_text(run_dir / "config.yaml", to_yaml(config))
+        start_run(run_dir, config)
         write_json(run_dir / "meta.json", _meta(config, argv, threads))
         with _blas_threads(threads):
             return _train_into(run_dir, config, data, net, rngs, callback)
+
+
+def settled(run_dir: Path, root: Path, done) -> dict | None:
+    """With the run claimed: its summary if there is nothing to train, because its status
+    is in ``done`` (marked skipped) or a peer under ``root`` has one (linked in)."""
+    if (summary := _finished(run_dir, done)) is not None:
+        return summary
+    if done and (peer := find_peer(root, run_dir.name, done, exclude=run_dir)):
+        return reuse_run(peer, run_dir, root)
+    return None
+
+
+def start_run(run_dir: Path, config: Config) -> None:
+    """With the run claimed: clear what an earlier attempt left and write config.yaml."""
+    remove_leftovers(run_dir)
+    for name in OUTPUTS:
+        (run_dir / name).unlink(missing_ok=True)
+    atomic_write_text(run_dir / "config.yaml", to_yaml(config))
+
+
+# --- runs trained elsewhere ----------------------------------------------------------------
+# An executor whose workers share no file system with the runs folder (dask) trains each
+# run into a private folder on the worker and ships its files; the sweep's process claims
+# the run in the real store and writes them there.
+
+SHIPPED = ("config.yaml", "meta.json", "metrics.jsonl", "params.npz", "expectation.json", "summary.json")
+
+
+def train_files(config_yaml: str, *, argv=None, threads=None) -> dict[str, bytes]:
+    """Train the config (YAML text, as config.yaml holds it) in a temporary folder and
+    return the run's files by name. Raises DataError/ConfigError as ``train_run`` does."""
+    from .config import load_config_text
+
+    config = load_config_text(config_yaml, "config.yaml")
+    with tempfile.TemporaryDirectory(prefix="dropcli-run-") as tmp:
+        summary = train_run(config, Path(tmp), argv=argv, force=True, threads=threads)
+        run_dir = Path(tmp) / summary["run_id"]
+        return {name: (run_dir / name).read_bytes() for name in SHIPPED if (run_dir / name).is_file()}
+
+
+def store_files(run_dir: Path, files: dict[str, bytes]) -> dict:
+    """With the run claimed (and ``start_run`` done): write the files ``train_files``
+    returned, each atomically, summary.json last; return the summary."""
+    if "summary.json" not in files:
+        raise RunStoreError(f"{run_dir}: the worker sent no summary.json")
+    for name in SHIPPED:
+        if name in files:
+            atomic_write_bytes(run_dir / name, files[name])
+    return read_json(run_dir / "summary.json")
+
+
+def mark_interrupted(run_dir: Path) -> None:
+    """With the run claimed: record that it was stopped before its result came back."""
+    write_json(run_dir / "summary.json", {"run_id": run_dir.name, "status": "interrupted",
+                                          "reason": "interrupted by the user", "epochs_completed": 0})
 
 
 def _finished(run_dir: Path, statuses) -> dict | None:

@@ -85,11 +85,16 @@ class RunBusyError(RunStoreError):
 
 def atomic_write_text(path: Path, text: str) -> None:
     """Replace ``path`` with ``text`` so that a reader sees the old file or the new one."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` so that a reader sees the old file or the new one."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, 0o644)  # mkstemp makes 0600; run files are meant to be shared
@@ -492,6 +497,17 @@ def listed_runs(spec: dict) -> list[str]:
     ids = [e.get("run_id") for e in entries if isinstance(e, dict)] if isinstance(entries, list) else []
     return [i for i in ids if isinstance(i, str) and i == Path(i).name and i not in ("", ".", "..")
             and "\\" not in i and i.isprintable()]
+
+
+def read_summary(run_dir: Path) -> dict:
+    """The run's summary, or just its status if it has none (or an unreadable one)."""
+    try:
+        summary = read_json(run_dir / "summary.json")
+    except Exception:  # corrupt: the status says so
+        summary = None
+    if summary is None or summary.get("status") not in FINAL_STATUSES:
+        return {"run_id": Path(run_dir).name, "status": run_status(run_dir)}
+    return summary
 
 
 # --- reuse ----------------------------------------------------------------------------

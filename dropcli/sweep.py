@@ -4,40 +4,31 @@ Every grid point is an ordinary run (``runner.train_run``) in ``<sweep-dir>/<run
 Running the same sweep again resumes it: runs that are done (``done_statuses``) are
 skipped, the rest (pending, interrupted, crashed, corrupt) run again; a run another sweep
 of the same runs folder already finished is linked in, not trained again, and one that
-another live process is training is waited for. With ``jobs > 1`` runs go to worker
-processes, each with its BLAS threads capped so that ``jobs`` workers share the cores
-instead of oversubscribing them; results do not depend on ``jobs`` because every run
-draws only from its own seed's streams.
+another live process is training is waited for. Results do not depend on where runs
+train: every run draws only from its own seed's streams.
+
+Where runs train is the executor's business (``dropcli.executors``: in this process,
+in local worker processes, or on a dask cluster); resume, progress, failure handling
+and the runs store are the same for all of them.
 
 Interruption: KeyboardInterrupt in the sweep's process (Ctrl-C; the CLI turns SIGTERM
-into one) sends SIGTERM to the workers, each marks its run ``interrupted`` and returns,
-runs not started are cancelled, summary.csv is written, and the KeyboardInterrupt goes
-on. Workers ignore SIGINT (a terminal's Ctrl-C reaches the whole process group; the
-sweep decides) and interrupt their run on SIGTERM or when the sweep's process dies.
+into one) stops the runs in progress (each marked ``interrupted``), cancels the rest,
+writes summary.csv, and goes on.
 """
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import hashlib
 import io
 import itertools
 import json
-import os
-import signal
-import threading
 import time
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 
 from .config import Config, config_to_dict, run_config, with_values
-from .errors import DropcliError
-from .runs import (
-    LOCKS_DIR, SCHEMA_VERSION, RunBusyError, atomic_write_text, lock_is_live, read_json, run_status, safe_name,
-)
+from .runs import LOCKS_DIR, SCHEMA_VERSION, atomic_write_text, lock_is_live, read_json, read_summary, run_status, safe_name
 
 
 @dataclass(frozen=True)
@@ -142,69 +133,58 @@ def check_data(runs) -> None:
             load_data(run.config.data, streams(run.config.seed)["data"], dtype=np.dtype(run.config.train.dtype))
 
 
-def run_sweep(plan: SweepPlan, *, jobs=1, force=False, retry_failed=False, argv=None, on_event=None,
-              poll=0.5) -> list[dict]:
+def run_sweep(plan: SweepPlan, *, jobs=1, executor=None, force=False, retry_failed=False, argv=None,
+              on_event=None, poll=0.5) -> list[dict]:
     """Run the plan's runs that are not done and return every run's summary, in plan order.
 
-    ``on_event(kind, run, summary)`` is called with ``"start"`` (run None) once the data is
-    checked and the sweep folder written, ``"skip"`` for runs already done,
-    ``"wait"`` for a run another live process is training (it is waited for, after the
-    others, and its result taken), and ``"done"`` after each run finishes, whatever its
-    status (``"reused_from"`` in the summary if it was linked in from another sweep). A
-    run that fails does not stop the others, nor does a worker process that dies (its run
-    reads ``crashed``; the runs it took down with the pool are run again). Bad data
-    settings raise DataError before anything is written. KeyboardInterrupt interrupts
-    the running runs, cancels the rest, writes summary.csv and propagates.
+    ``executor`` (see ``dropcli.executors``) trains them; by default the serial one, or
+    ``jobs`` local worker processes. ``on_event(kind, run, summary)`` is called with
+    ``"start"`` (run None) once the data is checked and the sweep folder written,
+    ``"skip"`` for runs already done, ``"wait"`` for a run another live process is
+    training (it is waited for, after the others, and its result taken), and ``"done"``
+    after each run finishes, whatever its status (``"reused_from"`` in the summary if it
+    was linked in from another sweep). A run that fails does not stop the others, nor
+    does a worker that dies. Bad data settings raise DataError before anything is
+    written (for executors that train on this machine). KeyboardInterrupt interrupts the
+    running runs, cancels the rest, writes summary.csv and propagates.
     """
-    from .runner import train_run
+    from .executors import SweepJob, make_executor
 
+    executor = executor or make_executor("auto", jobs=jobs)
     emit = on_event or (lambda kind, run, summary: None)
     done = done_statuses(force=force, retry_failed=retry_failed)
     todo = pending_runs(plan, force=force, retry_failed=retry_failed)
-    if todo:
+    if todo and executor.trains_here:
         check_data(todo)
-    write_spec(plan)
-    emit("start", None, {})
-    todo_ids = {r.run_id for r in todo}
-    results = {}
-    for run in plan.runs:
-        if run.run_id not in todo_ids:
-            results[run.run_id] = _read_summary(plan.path / run.run_id)
-            emit("skip", run, results[run.run_id])
+    with executor:
+        write_spec(plan)
+        emit("start", None, {})
+        todo_ids = {r.run_id for r in todo}
+        results = {}
+        for run in plan.runs:
+            if run.run_id not in todo_ids:
+                results[run.run_id] = read_summary(plan.path / run.run_id)
+                emit("skip", run, results[run.run_id])
 
-    def finished(run, summary):
-        results[run.run_id] = summary
-        write_summary_csv(plan)
-        emit("done", run, summary)
+        def finished(run, summary):
+            results[run.run_id] = summary
+            write_summary_csv(plan)
+            emit("done", run, summary)
 
-    root = plan.path.parent
-    busy = []
-    try:
-        if jobs <= 1 or len(todo) <= 1:
-            for run in todo:
-                try:
-                    finished(run, train_run(run.config, plan.path, argv=argv, force=force, skip=done, root=root))
-                except RunBusyError:
-                    busy.append(run)
-                    emit("wait", run, {"status": "running"})
-                except DropcliError as e:  # this grid point's data or net: nothing written, as with workers
-                    finished(run, {"run_id": run.run_id, "status": "failed", "reason": f"{type(e).__name__}: {e}"})
-        else:
-            busy = _run_parallel(plan, todo, jobs, force, done, argv, finished, emit)
-        while busy:  # runs another process is training: take its result, or train them if it stopped
-            time.sleep(poll)
-            for run in list(busy):
-                if _held_elsewhere(root, run.run_id):
-                    continue
-                try:
-                    summary = train_run(run.config, plan.path, argv=argv, skip=OTHERS_RESULT, root=root)
-                except RunBusyError:
-                    continue
-                busy.remove(run)
-                finished(run, summary)
-    finally:
-        write_summary_csv(plan)
-    return [results.get(r.run_id) or _read_summary(plan.path / r.run_id) for r in plan.runs]
+        job = SweepJob(path=plan.path, argv=argv, force=force, done=done, finished=finished, emit=emit)
+        # Runs another process is training: once it lets go, take its result, or train them.
+        others = SweepJob(path=plan.path, argv=argv, force=False, done=OTHERS_RESULT, finished=finished,
+                          emit=lambda *event: None)
+        try:
+            busy = executor.run(job, todo)
+            while busy:
+                time.sleep(poll)
+                free = [run for run in busy if not _held_elsewhere(job.root, run.run_id)]
+                if free:
+                    busy = [run for run in busy if run not in free] + executor.run(others, free)
+        finally:
+            write_summary_csv(plan)
+    return [results.get(r.run_id) or read_summary(plan.path / r.run_id) for r in plan.runs]
 
 
 def _held_elsewhere(root: Path, run_id: str) -> bool:
@@ -220,176 +200,6 @@ def _read_json_quiet(path: Path) -> dict | None:
         return None
 
 
-# --- worker processes ------------------------------------------------------------------
-
-_WORKERS: set = set()  # worker processes of the sweeps running in this process (for kill_workers)
-
-
-def _run_parallel(plan, todo, jobs, force, done, argv, finished, emit) -> list:
-    """Run ``todo`` in worker processes; return the runs another process is training.
-
-    A pool whose worker died breaks (Python then SIGTERMs the other workers, whose runs
-    are interrupted); the runs that pool did not finish, except the dead worker's own
-    (``crashed``), go to a new pool, as long as each round finishes at least one run."""
-    threads = max(1, (os.cpu_count() or 1) // jobs)
-    root = plan.path.parent
-    busy, remaining = [], list(todo)
-    while remaining:
-        retry, progress = [], False
-
-        def outcome(run, summary, error):
-            nonlocal progress
-            run_dir = plan.path / run.run_id
-            if summary is not None and summary.get("busy"):
-                busy.append(run)
-                emit("wait", run, {"status": "running"})
-            elif (error or summary.get("status") == "interrupted") and (
-                    _settled_status(run_dir) in ("pending", "interrupted")):
-                retry.append(run)  # its worker was stopped or taken down with the pool, not by its own doing
-            else:
-                reason = {} if error is None else {"reason": f"worker process died ({type(error).__name__})"}
-                finished(run, {**_read_summary(run_dir), **reason} if error else summary)
-                progress = True
-
-        with ProcessPoolExecutor(max_workers=min(jobs, len(remaining)), mp_context=_spawn(),
-                                 initializer=_worker_init) as pool:
-            futures, workers = {}, []
-            try:
-                with _signals_blocked():  # workers start with them blocked, until their handlers are set
-                    for run in remaining:
-                        futures[pool.submit(_worker, run.config, plan.path, root, argv, force, done, threads)] = run
-                    workers = list((getattr(pool, "_processes", None) or {}).values())
-                    _WORKERS.update(workers)
-                _collect(futures, set(futures), outcome)
-            except KeyboardInterrupt:
-                pool.shutdown(wait=False, cancel_futures=True)
-                for process in workers:  # each marks its run interrupted and exits
-                    with contextlib.suppress(OSError, ValueError):
-                        os.kill(process.pid, signal.SIGTERM)
-                for process in workers:
-                    process.join()
-                raise
-            finally:
-                _WORKERS.difference_update(workers)
-        if retry and not progress:
-            for run in retry:
-                finished(run, {**_read_summary(plan.path / run.run_id), "reason": "its worker processes kept stopping"})
-            break
-        remaining = retry
-    return busy
-
-
-def _settled_status(run_dir: Path, timeout: float = 60.0) -> str:
-    """The run's status once no live process holds it: a pool that broke is still
-    stopping its other workers, each writing its run's summary."""
-    deadline = time.monotonic() + timeout
-    while (status := run_status(run_dir)) == "running" and time.monotonic() < deadline:
-        time.sleep(0.02)
-    return status
-
-
-def _collect(futures: dict, pending: set, outcome) -> None:
-    """Call ``outcome(run, summary, error)`` for each of ``pending`` as it completes;
-    ``error`` is the exception of a pool whose worker died."""
-    while pending:
-        completed, pending = wait(pending, return_when=FIRST_COMPLETED)
-        for fut in completed:
-            run = futures[fut]
-            if fut.cancelled():
-                continue
-            error = fut.exception()  # never raises for a done future: a Ctrl-C here stays ours
-            if error is None:
-                outcome(run, fut.result(), None)
-            elif isinstance(error, (BrokenProcessPool, KeyboardInterrupt)):  # the worker died or was stopped
-                outcome(run, None, error)
-            else:  # the run raised before training (its data, say): nothing written
-                outcome(run, {"run_id": run.run_id, "status": "failed", "reason": f"{type(error).__name__}: {error}"},
-                        None)
-
-
-@contextlib.contextmanager
-def _signals_blocked():
-    """Block SIGINT and SIGTERM in this thread; processes started meanwhile inherit the mask."""
-    if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)  # a signal that came meanwhile is delivered now
-
-
-def kill_workers() -> None:
-    """SIGKILL every worker of the sweeps running in this process (a second Ctrl-C)."""
-    for process in list(_WORKERS):
-        with contextlib.suppress(OSError, ValueError):
-            os.kill(process.pid, signal.SIGKILL)
-
-
-def _spawn():
-    import multiprocessing
-
-    return multiprocessing.get_context("spawn")
-
-
-_WORKER = {"in_run": False, "raised": False}
-
-
-def _worker_init():
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a terminal's Ctrl-C: the sweep's process decides
-    signal.signal(signal.SIGTERM, _worker_stop)
-    if hasattr(signal, "pthread_sigmask"):
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
-    threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True).start()
-
-
-def _worker_stop(signum, frame):
-    """SIGTERM: interrupt the run in progress (it is marked interrupted, then the worker
-    exits: see ``_worker``); an idle worker has nothing to save and exits at once."""
-    if not _WORKER["in_run"]:
-        os._exit(0)
-    if not _WORKER["raised"]:
-        _WORKER["raised"] = True
-        raise KeyboardInterrupt
-
-
-def _watch_parent(parent: int) -> None:
-    """If the sweep's process dies (SIGKILL), stop the way SIGTERM does."""
-    while os.getppid() == parent:
-        time.sleep(0.2)
-    os.kill(os.getpid(), signal.SIGTERM)
-    time.sleep(60)  # the run's summary is written by then
-    os._exit(1)
-
-
-def _worker(config, sweep_dir, root, argv, force, skip, threads):
-    from .runner import train_run
-
-    try:
-        _WORKER["in_run"] = True
-        return train_run(config, sweep_dir, argv=argv, force=force, skip=skip, root=root, threads=threads)
-    except KeyboardInterrupt:
-        # The run is marked interrupted and its locks are released; the sweep that sent
-        # SIGTERM reads that from disk and wants nothing more from this worker.
-        os._exit(0)
-    except RunBusyError:
-        return {"busy": True}
-    finally:
-        _WORKER["in_run"] = False
-
-
-def _read_summary(run_dir: Path) -> dict:
-    """The run's summary, or just its status if it has none (or an unreadable one)."""
-    try:
-        summary = read_json(run_dir / "summary.json")
-    except Exception:  # corrupt: the status says so
-        summary = None
-    if summary is None or summary.get("status") not in ("completed", "diverged", "interrupted", "failed"):
-        return {"run_id": run_dir.name, "status": run_status(run_dir)}
-    return summary
-
-
 CSV_METRICS = (
     ("final_val_acc", ("final", "val_acc")),
     ("best_val_acc", ("best", "val_acc")),
@@ -403,7 +213,7 @@ def summary_rows(plan: SweepPlan) -> list[dict]:
     """One row per run: its swept values, status and headline metrics."""
     rows = []
     for run in plan.runs:
-        summary = _read_summary(plan.path / run.run_id)
+        summary = read_summary(plan.path / run.run_id)
         row = {"run_id": run.run_id, "status": summary.get("status")}
         row.update({k: json.dumps(v) if isinstance(v, (list, tuple)) else v for k, v in run.values.items()})
         row["keep_prob"] = run.config.dropout.keep_prob

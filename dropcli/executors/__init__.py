@@ -1,0 +1,42 @@
+"""Where a sweep's runs train: the executors behind one interface (``base.Executor``).
+
+* ``serial``: one after another in the sweep's process (``-j 1``);
+* ``processes``: ``-j N`` local worker processes, BLAS threads split among them;
+* ``dask``: a dask.distributed cluster, local (``LocalCluster``) or at a scheduler's
+  address; workers need no shared file system (``pip install 'dropcli[dask]'``).
+"""
+
+from __future__ import annotations
+
+from .base import Executor, SweepJob, failed
+
+EXECUTORS = ("serial", "processes", "dask")
+
+__all__ = ["EXECUTORS", "Executor", "SweepJob", "failed", "make_executor"]
+
+
+def make_executor(name: str = "auto", *, jobs: int = 1, scheduler: str | None = None) -> Executor:
+    """The executor called ``name``; ``auto`` is ``processes`` for ``jobs > 1``, else
+    ``serial``. For dask, ``scheduler`` is the address of a running scheduler (without
+    one a LocalCluster of ``jobs`` workers starts, or one per core if ``jobs`` is 1)."""
+    if name == "auto":
+        name = "processes" if jobs > 1 else "serial"
+    if scheduler is not None and name != "dask":
+        from ..errors import ConfigError
+
+        raise ConfigError(f"--scheduler {scheduler}: a scheduler address needs --executor dask")
+    if name == "serial":
+        from .serial import SerialExecutor
+
+        return SerialExecutor()
+    if name == "processes":
+        from .processes import ProcessExecutor
+
+        return ProcessExecutor(jobs)
+    if name == "dask":
+        from .dask_cluster import DaskExecutor
+
+        return DaskExecutor(scheduler=scheduler, workers=jobs if jobs > 1 else None)
+    from ..errors import ConfigError
+
+    raise ConfigError(f"--executor {name}: expected one of {', '.join(EXECUTORS)}")

@@ -1,0 +1,226 @@
+"""Runs on a dask.distributed cluster: a ``LocalCluster`` on this machine, or the
+scheduler at ``--scheduler tcp://HOST:8786`` and whatever workers joined it.
+
+Workers share no file system with the runs folder. Each task trains one resolved config
+(sent as the YAML its config.yaml will hold) in a private temporary folder on its worker,
+loading the data from the worker's own cache or path, and returns the run's files; the
+sweep's process, which holds the run's claim meanwhile, writes them into the runs store,
+summary.json last. So a run in flight reads ``running`` (the lock names the sweep's
+process), and ``dropcli runs``/``plot``/resume see the same store as for local runs.
+
+Failures: a worker that dies mid-run has its task rescheduled by the scheduler on another
+worker; after ``ALLOWED_FAILURES`` deaths (the scheduler's
+``distributed.scheduler.allowed-failures`` for a cluster we did not start) the run is
+marked ``failed`` with the reason and the sweep goes on. A run that raises on its worker
+before training (its data, say) is reported failed and not written, so that the next
+sweep tries it again. Ctrl-C cancels the futures, marks the runs in flight
+``interrupted``, and (for a LocalCluster) stops the workers.
+
+BLAS threads per task: the cores of the worker's machine divided by the task slots that
+all workers on that machine have together (dask's own workers already start with
+OPENBLAS_NUM_THREADS=1; this also caps BLAS libraries loaded later).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import uuid
+from collections import Counter
+
+from ..errors import DropcliError, ExecutorError
+from ..runs import RunBusyError, claim_run, write_json
+from .base import SweepJob, failed
+
+ALLOWED_FAILURES = 2  # worker deaths a run survives on a LocalCluster (so 3 attempts in all)
+CONNECT_TIMEOUT = 10  # seconds to reach a scheduler
+WORKERS_TIMEOUT = 60  # seconds to wait for a scheduler's first worker
+INSTALL_HINT = "pip install 'dropcli[dask]'"
+
+
+class DaskExecutor:
+    name = "dask"
+    trains_here = False  # workers load their own data
+
+    def __init__(self, scheduler: str | None = None, workers: int | None = None):
+        self.scheduler, self.workers = scheduler, workers
+        self.client = self.cluster = None
+        self.description = "dask"
+
+    # --- connecting ----------------------------------------------------------------------
+
+    def __enter__(self):
+        try:
+            import distributed
+        except ImportError:
+            raise ExecutorError(f"--executor dask needs dask.distributed, which is not installed: "
+                                f"{INSTALL_HINT}") from None
+        try:
+            if self.scheduler is None:
+                self.cluster = distributed.LocalCluster(
+                    n_workers=self.workers or os.cpu_count() or 1, threads_per_worker=1, processes=True,
+                    host="127.0.0.1", dashboard_address=None, silence_logs=logging.ERROR,
+                    scheduler_kwargs={"allowed_failures": ALLOWED_FAILURES},
+                )
+                self.client = distributed.Client(self.cluster, set_as_default=False)
+            else:
+                self.client = distributed.Client(self.scheduler, timeout=CONNECT_TIMEOUT, set_as_default=False)
+            self._check_workers()
+        except BaseException as e:
+            self.__exit__()
+            if isinstance(e, (DropcliError, KeyboardInterrupt)):
+                raise
+            where = f"the dask scheduler at {self.scheduler}" if self.scheduler else "a local dask cluster"
+            raise ExecutorError(f"cannot use {where}: {type(e).__name__}: {e}".splitlines()[0]) from None
+        return self
+
+    def _check_workers(self) -> None:
+        """At least one worker, and every worker runs this version of dropcli."""
+        from .. import __version__
+
+        try:
+            self.client.wait_for_workers(1, timeout=WORKERS_TIMEOUT)
+        except TimeoutError:
+            raise ExecutorError(f"the dask scheduler at {self.scheduler} has no workers after {WORKERS_TIMEOUT} s; "
+                                f"start some with: dask worker {self.scheduler}") from None
+        try:
+            versions = self.client.run(_dropcli_version)
+        except Exception as e:  # a worker cannot unpickle our function: no dropcli there
+            raise ExecutorError(f"dask workers cannot run dropcli ({type(e).__name__}: {e}); install it on every "
+                                f"worker: {INSTALL_HINT}".splitlines()[0]) from None
+        wrong = {addr: v for addr, v in versions.items() if v != __version__}
+        if wrong:
+            addr, version = next(iter(wrong.items()))
+            raise ExecutorError(f"dask worker {addr} has dropcli {version}, this sweep {__version__} "
+                                f"({len(wrong)} of {len(versions)} workers differ): install the same version everywhere")
+        threads = sum(self.client.nthreads().values())
+        where = "LocalCluster" if self.cluster is not None else f"scheduler {self.scheduler}"
+        self.description = f"dask {where}: {len(versions)} workers, {threads} threads"
+
+    def __exit__(self, *exc):
+        for closing in (self.client, self.cluster):
+            if closing is not None:
+                with contextlib.suppress(Exception):
+                    closing.close(timeout=10)
+        self.client = self.cluster = None
+
+    # --- running -------------------------------------------------------------------------
+
+    def run(self, job: SweepJob, todo: list) -> list:
+        from distributed import as_completed
+
+        from ..runner import mark_interrupted
+
+        queue, busy = list(todo), []
+        flight = {}  # future -> (run, the ExitStack holding its claim)
+        completed = as_completed(loop=self.client.loop)
+        try:
+            while queue or flight:
+                self._submit(job, queue, flight, completed, busy)
+                if not flight:
+                    continue
+                future = next(completed)
+                run, claim = flight.pop(future)
+                with claim:
+                    summary = _outcome(job.path / run.run_id, run, future)
+                job.finished(run, summary)
+        except BaseException:
+            self.client.cancel(list(flight), force=True)
+            for run, claim in flight.values():
+                with claim:
+                    mark_interrupted(job.path / run.run_id)
+            raise
+        return busy
+
+    def _submit(self, job, queue, flight, completed, busy) -> None:
+        """Claim runs and submit them, keeping about two per task slot in flight (a run
+        is claimed, and reads ``running``, only while it is in flight)."""
+        from .. import __version__
+        from ..config import to_yaml
+
+        if not queue:
+            return
+        workers = self.client.scheduler_info()["workers"].values()
+        slots = Counter()
+        for info in workers:
+            slots[info.get("host")] += info.get("nthreads", 1)
+        window = max(2, 2 * sum(slots.values()))
+        while queue and len(flight) < window:
+            run = queue.pop(0)
+            claim = _claim(job, run, busy)
+            if claim is None:
+                continue
+            future = self.client.submit(_train_task, to_yaml(run.config), job.argv, __version__, dict(slots),
+                                        key=f"dropcli-{run.run_id}-{uuid.uuid4().hex[:8]}", pure=False)
+            flight[future] = (run, claim)
+            completed.add(future)
+
+
+def _claim(job: SweepJob, run, busy: list):
+    """Claim ``run`` for a worker and clear its folder; None if it needs no training (it
+    is reported now) or another process is training it (it goes to ``busy``)."""
+    from ..runner import settled, start_run
+
+    run_dir = job.path / run.run_id
+    claim = contextlib.ExitStack()
+    try:
+        claim.enter_context(claim_run(run_dir, job.root))
+    except RunBusyError:
+        busy.append(run)
+        job.emit("wait", run, {"status": "running"})
+        return None
+    try:
+        summary = settled(run_dir, job.root, job.done)
+        if summary is None:
+            start_run(run_dir, run.config)
+            return claim
+    except BaseException:
+        claim.close()
+        raise
+    claim.close()
+    job.finished(run, summary)
+    return None
+
+
+def _outcome(run_dir, run, future) -> dict:
+    """Write what the run's future brought back; return the run's summary."""
+    from distributed import KilledWorker
+
+    from ..runner import store_files
+
+    try:
+        files = future.result()
+    except KilledWorker as e:
+        summary = {"run_id": run.run_id, "status": "failed",
+                   "reason": f"the dask workers training it kept dying (KilledWorker: {e})"}
+        write_json(run_dir / "summary.json", summary)
+        return summary
+    except Exception as e:  # raised before training (data, a worker without dropcli): nothing written
+        return failed(run, e)
+    return store_files(run_dir, files)
+
+
+# --- on the workers ----------------------------------------------------------------------
+
+
+def _dropcli_version() -> str:
+    from .. import __version__
+
+    return __version__
+
+
+def _train_task(config_yaml: str, argv, version: str, slots_by_host: dict) -> dict:
+    from urllib.parse import urlparse
+
+    from distributed import get_worker
+
+    from .. import __version__
+    from ..runner import train_files
+
+    address = get_worker().address
+    if version != __version__:
+        raise ExecutorError(f"dask worker {address} has dropcli {__version__}, the sweep {version}")
+    cores = os.cpu_count() or 1
+    threads = max(1, cores // slots_by_host.get(urlparse(address).hostname, cores))
+    return train_files(config_yaml, argv=argv, threads=threads)

@@ -1,0 +1,35 @@
+"""Runs one after another in the sweep's own process (``-j 1``)."""
+
+from __future__ import annotations
+
+from ..errors import DropcliError
+from ..runs import RunBusyError
+from .base import SweepJob, failed
+
+
+class SerialExecutor:
+    name = "serial"
+    trains_here = True
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return None
+
+    def run(self, job: SweepJob, todo: list) -> list:
+        from ..runner import train_run
+
+        busy = []
+        for run in todo:
+            try:
+                summary = train_run(run.config, job.path, argv=job.argv, force=job.force, skip=job.done,
+                                    root=job.root)
+            except RunBusyError:
+                busy.append(run)
+                job.emit("wait", run, {"status": "running"})
+                continue
+            except DropcliError as e:  # this grid point's data or net: nothing written
+                summary = failed(run, e)
+            job.finished(run, summary)
+        return busy
