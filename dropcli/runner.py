@@ -145,7 +145,10 @@ def store_files(run_dir: Path, files: dict[str, bytes]) -> dict:
 
 
 def mark_interrupted(run_dir: Path) -> None:
-    """With the run claimed: record that it was stopped before its result came back."""
+    """With the run claimed: record that it was stopped before its result was stored
+    (dropping any of its files already written)."""
+    for name in OUTPUTS:
+        (run_dir / name).unlink(missing_ok=True)
     write_json(run_dir / "summary.json", {"run_id": run_dir.name, "status": "interrupted",
                                           "reason": "interrupted by the user", "epochs_completed": 0})
 

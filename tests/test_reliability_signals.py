@@ -26,6 +26,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from proc_util import live_processes_with_env
 
 from dropcli.runs import find_runs, read_run, run_status
 
@@ -110,18 +111,8 @@ def _metrics(run_dir):
 
 
 def _workers_of(log) -> list[int]:
-    """Live processes started with our training log in their environment (Linux /proc)."""
-    pids, marker = [], f"DROPCLI_TRAINING_LOG={log}".encode()
-    for entry in Path("/proc").iterdir() if Path("/proc/self/environ").exists() else []:
-        if entry.name.isdigit():
-            try:
-                if marker in (entry / "environ").read_bytes().split(b"\0"):
-                    state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
-                    if state not in ("Z", "X"):
-                        pids.append(int(entry.name))
-            except OSError:
-                continue
-    return pids
+    """Live processes started with our training log in their environment."""
+    return live_processes_with_env("DROPCLI_TRAINING_LOG", str(log))
 
 
 def _wait_quiet(log, runs, timeout=30.0):

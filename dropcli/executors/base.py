@@ -21,6 +21,9 @@ with nothing written.
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Protocol
@@ -59,3 +62,17 @@ class Executor(Protocol):
 def failed(run, error: BaseException) -> dict:
     """The summary of a run that raised before training: reported, never written."""
     return {"run_id": run.run_id, "status": "failed", "reason": f"{type(error).__name__}: {error}"}
+
+
+@contextlib.contextmanager
+def signals_blocked(*signals):
+    """Block ``signals`` in this thread; threads and processes started meanwhile inherit
+    the mask (a spawned process keeps it across exec until it unblocks them)."""
+    if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, set(signals))
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)  # a signal that came meanwhile is delivered now

@@ -26,15 +26,15 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import signal
 import uuid
 from collections import Counter
 
 from ..errors import DropcliError, ExecutorError
 from ..runs import RunBusyError, claim_run, write_json
-from .base import SweepJob, failed
+from .base import SweepJob, failed, signals_blocked
 
 ALLOWED_FAILURES = 2  # worker deaths a run survives on a LocalCluster (so 3 attempts in all)
-CONNECT_TIMEOUT = 10  # seconds to reach a scheduler
 WORKERS_TIMEOUT = 60  # seconds to wait for a scheduler's first worker
 INSTALL_HINT = "pip install 'dropcli[dask]'"
 
@@ -51,6 +51,8 @@ class DaskExecutor:
     # --- connecting ----------------------------------------------------------------------
 
     def __enter__(self):
+        from multiprocessing import resource_tracker
+
         try:
             import distributed
         except ImportError:
@@ -58,14 +60,21 @@ class DaskExecutor:
                                 f"{INSTALL_HINT}") from None
         try:
             if self.scheduler is None:
-                self.cluster = distributed.LocalCluster(
-                    n_workers=self.workers or os.cpu_count() or 1, threads_per_worker=1, processes=True,
-                    host="127.0.0.1", dashboard_address=None, silence_logs=logging.ERROR,
-                    scheduler_kwargs={"allowed_failures": ALLOWED_FAILURES},
-                )
+                # The cluster's thread, and so every worker process it ever starts, blocks
+                # SIGINT: a terminal's Ctrl-C reaches the whole process group, and it is
+                # this process that decides what happens (workers are stopped on close).
+                # The resource tracker starts first: starting it unblocks signals again.
+                resource_tracker.ensure_running()
+                with signals_blocked(signal.SIGINT):
+                    self.cluster = distributed.LocalCluster(
+                        n_workers=self.workers or os.cpu_count() or 1, threads_per_worker=1, processes=True,
+                        host="127.0.0.1", dashboard_address=None, silence_logs=logging.ERROR,
+                        scheduler_kwargs={"allowed_failures": ALLOWED_FAILURES},
+                    )
                 self.client = distributed.Client(self.cluster, set_as_default=False)
             else:
-                self.client = distributed.Client(self.scheduler, timeout=CONNECT_TIMEOUT, set_as_default=False)
+                # how long to try: dask's distributed.comm.timeouts.connect (30 s unless configured)
+                self.client = distributed.Client(self.scheduler, set_as_default=False)
             self._check_workers()
         except BaseException as e:
             self.__exit__()
@@ -121,9 +130,10 @@ class DaskExecutor:
                 if not flight:
                     continue
                 future = next(completed)
-                run, claim = flight.pop(future)
-                with claim:
-                    summary = _outcome(job.path / run.run_id, run, future)
+                run, claim = flight[future]
+                summary = _outcome(job.path / run.run_id, run, future)
+                del flight[future]  # written: a Ctrl-C from here on leaves it as it is
+                claim.close()
                 job.finished(run, summary)
         except BaseException:
             self.client.cancel(list(flight), force=True)

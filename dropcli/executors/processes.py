@@ -21,7 +21,7 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 from ..runs import RunBusyError, read_summary, run_status
-from .base import SweepJob, failed
+from .base import SweepJob, failed, signals_blocked
 from .serial import SerialExecutor
 
 _WORKERS: set = set()  # worker processes of the sweeps running in this process (for kill_workers)
@@ -78,7 +78,7 @@ class ProcessExecutor:
                                  initializer=_worker_init) as pool:
             futures, workers = {}, []
             try:
-                with _signals_blocked():  # workers start with them blocked, until their handlers are set
+                with signals_blocked(signal.SIGINT, signal.SIGTERM):  # workers start with them blocked, until their handlers are set
                     for run in runs:
                         futures[pool.submit(_worker, run.config, job.path, job.root, job.argv, job.force, job.done,
                                             threads)] = run
@@ -123,19 +123,6 @@ def _collect(futures: dict, outcome) -> None:
                 outcome(run, None, error)
             else:  # the run raised before training (its data, say): nothing written
                 outcome(run, failed(run, error), None)
-
-
-@contextlib.contextmanager
-def _signals_blocked():
-    """Block SIGINT and SIGTERM in this thread; processes started meanwhile inherit the mask."""
-    if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)  # a signal that came meanwhile is delivered now
 
 
 def kill_workers() -> None:
