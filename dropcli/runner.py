@@ -121,13 +121,14 @@ def start_run(run_dir: Path, config: Config) -> None:
 SHIPPED = ("config.yaml", "meta.json", "metrics.jsonl", "params.npz", "expectation.json", "summary.json")
 
 
-def train_files(config_yaml: str, *, argv=None, threads=None) -> dict[str, bytes]:
-    """Train the config (YAML text, as config.yaml holds it) in a temporary folder and
-    return the run's files by name. Raises DataError/ConfigError as ``train_run`` does."""
+def train_files(config_yaml: str, *, argv=None, threads=None, scratch=None) -> dict[str, bytes]:
+    """Train the config (YAML text, as config.yaml holds it) in a temporary folder (in
+    ``scratch``, default the system's) and return the run's files by name. Raises
+    DataError/ConfigError as ``train_run`` does."""
     from .config import load_config_text
 
     config = load_config_text(config_yaml, "config.yaml")
-    with tempfile.TemporaryDirectory(prefix="dropcli-run-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="dropcli-run-", dir=scratch) as tmp:
         summary = train_run(config, Path(tmp), argv=argv, force=True, threads=threads)
         run_dir = Path(tmp) / summary["run_id"]
         return {name: (run_dir / name).read_bytes() for name in SHIPPED if (run_dir / name).is_file()}

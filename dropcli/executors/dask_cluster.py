@@ -228,9 +228,10 @@ def _train_task(config_yaml: str, argv, version: str, slots_by_host: dict) -> di
     from .. import __version__
     from ..runner import train_files
 
-    address = get_worker().address
+    worker = get_worker()
     if version != __version__:
-        raise ExecutorError(f"dask worker {address} has dropcli {__version__}, the sweep {version}")
+        raise ExecutorError(f"dask worker {worker.address} has dropcli {__version__}, the sweep {version}")
     cores = os.cpu_count() or 1
-    threads = max(1, cores // slots_by_host.get(urlparse(address).hostname, cores))
-    return train_files(config_yaml, argv=argv, threads=threads)
+    threads = max(1, cores // slots_by_host.get(urlparse(worker.address).hostname, cores))
+    # In the worker's own scratch folder: dask removes what a killed worker left there.
+    return train_files(config_yaml, argv=argv, threads=threads, scratch=worker.local_directory)
