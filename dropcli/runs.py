@@ -47,6 +47,12 @@ whichever folder it is in) and on the run's ``lock`` (which also names the pid a
 for the status above). The kernel drops both when the process dies, however it dies,
 so a stale lock never blocks anyone and two live processes never both win.
 
+Runs trained elsewhere (``--executor dask``): the sweep's process claims the run and
+writes config.yaml when it submits it; the worker trains in its own scratch folder and
+sends the files back, which the sweep's process writes (each atomically, summary.json
+last). Meanwhile the run reads ``running`` and its lock names the sweep's process;
+meta.json names the worker's host.
+
 Reuse: a run id is the hash of the resolved config and seed, and training is
 deterministic, so a sweep that finds the run it is about to train already finished in
 another folder of the same runs folder links that folder's files in (hard links, or
