@@ -251,10 +251,10 @@ def sweep(
     set_: Annotated[
         Optional[list[str]], typer.Option("--set", help="Any axis: --set model.hidden_dims=[100],[200,200] (repeatable).")
     ] = None,
-    jobs: Annotated[int, typer.Option("-j", "--jobs", min=1, help="Worker processes (BLAS threads are split among them).")] = 1,
+    jobs: Annotated[int, typer.Option("-j", "--jobs", min=1, help="Worker processes (BLAS threads are split among them); with --executor dask and no --scheduler, the local cluster's workers.")] = 1,
     executor: Annotated[str, typer.Option(
         "--executor", help="Where runs train: auto (serial for -j 1, else processes), serial, processes, or dask "
-        "(pip install 'dropcli[dask]'; a LocalCluster of -j workers, one per core by default).")] = "auto",
+        "(pip install 'dropcli\\[dask]'; a LocalCluster of -j workers, one per core by default).")] = "auto",
     scheduler: Annotated[Optional[str], typer.Option(
         "--scheduler", help="With --executor dask: a running scheduler's address, e.g. tcp://HOST:8786.")] = None,
     runs_dir: RunsDir = Path("runs"),
