@@ -1,6 +1,6 @@
 """dropcli's speed against PyTorch eager and against this machine's floor.
 
-    python benchmarks/bench.py [--epochs 3] [--quick] [--out docs/benchmarks.md]
+    python benchmarks/bench.py [--epochs 3] [--rounds 1] [--quick] [--out docs/benchmarks.md]
 
 Synthetic data, 10,000 x 3072 float32 standard normal, 10 classes; {affine - [batchnorm] -
 relu - dropout(keep 0.5)} x 2 - affine - softmax; Adam (lr 1e-3, PyTorch defaults);
@@ -8,13 +8,15 @@ batch 200. For hidden [100, 100] and [1024, 1024], without and with batchnorm, a
 BLAS threads it measures, each in a fresh process and interleaved (dropcli, PyTorch,
 dropcli, PyTorch, ...):
 
-- seconds per training epoch (median of the epochs after the first), training only;
+- seconds per training epoch (median of the epochs after the first), training only, of the
+  loop ``dropcli.train.fit`` runs (the fused ``dropcli.nn.step.TrainStep``);
 - the floor: the same epoch's matrix products timed on their own (same shapes, same
   count), plus one memory pass per optimizer step over the parameters, gradients and
   Adam moments at this machine's measured copy bandwidth;
 
-and reports dropcli / PyTorch and dropcli / floor. Also: a 4-run sweep with -j 2 vs -j 1
-and the wall time of `dropcli --help`. PyTorch is optional (skipped if not installed).
+and reports dropcli / PyTorch and dropcli / floor. With ``--rounds R`` each case runs its
+three workers R times, interleaved, and reports medians (the machine's speed drifts).
+Also: a 4-run sweep with -j 2 vs -j 1 and the wall time of `dropcli --help`. PyTorch is optional (skipped if not installed).
 """
 
 from __future__ import annotations
@@ -43,26 +45,23 @@ def _data(np):
 
 
 def worker_dropcli(hidden, norm, epochs):
+    """The loop of ``dropcli.train.fit`` without its evaluation: the fused ``TrainStep``."""
     import numpy as np
 
     from dropcli.nn import FullyConnectedNet, make_optimizer, streams
-    from dropcli.nn.model import loss_and_grads
+    from dropcli.nn.step import TrainStep
 
     X, y = _data(np)
     rngs = streams(0)
     net = FullyConnectedNet(hidden, input_dim=D, num_classes=C, keep_prob=0.5, normalization=norm,
                             weight_scale="he", seed=0)
-    opt = make_optimizer("adam")
-    state = opt.init(net.params)
+    step = TrainStep(net.arch, net.params, make_optimizer("adam"), BATCH)
     times = []
     for _ in range(epochs):
         start = time.perf_counter()
         order = rngs["order"].permutation(N)
         for lo in range(0, N, BATCH):
-            idx = order[lo : lo + BATCH]
-            _, grads, net.bn_state = loss_and_grads(net.arch, net.params, net.bn_state, X.take(idx, axis=0),
-                                                    y.take(idx), rng=rngs["dropout"])
-            opt.step(net.params, grads, state)
+            _, net.bn_state = step(X, y, order[lo : lo + BATCH], net.bn_state, rng=rngs["dropout"])
         times.append(time.perf_counter() - start)
     return times
 
@@ -153,11 +152,11 @@ def blas_info():
     code = ("import numpy, json; from threadpoolctl import threadpool_info; "
             "print(json.dumps([(i['internal_api'], i.get('version'), i.get('architecture')) "
             "for i in threadpool_info() if i['user_api'] == 'blas']))")
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip()
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False).stdout.strip()
 
 
 def have_torch():
-    return subprocess.run([sys.executable, "-c", "import torch"], capture_output=True).returncode == 0
+    return subprocess.run([sys.executable, "-c", "import torch"], capture_output=True, check=False).returncode == 0
 
 
 def sweep_speedup():
@@ -194,8 +193,9 @@ def main():
     p.add_argument("--norm", default="none")
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--rounds", type=int, default=1, help="run each case's workers this many times (medians)")
     p.add_argument("--quick", action="store_true", help="only hidden [1024, 1024] without batchnorm at 1 thread")
-    p.add_argument("--out", type=Path, help="also write the table (markdown) to this file")
+    p.add_argument("--out", type=Path, help="also write the results (markdown) into this file, between its markers")
     a = p.parse_args()
     if a.worker:
         hidden = [int(h) for h in a.hidden.split(",")]
@@ -209,19 +209,24 @@ def main():
         print(json.dumps(result))
         return
 
+    load = os.getloadavg()[0]
     torch = have_torch()
     cases = [(h, norm, t) for h in ([100, 100], [1024, 1024]) for norm in (None, "batchnorm") for t in (1, 2)]
     if a.quick:
         cases = [([1024, 1024], None, 1)]
     lines = [f"BLAS: {blas_info()}; PyTorch: {'yes' if torch else 'not installed'}", "",
-             "| hidden | norm | threads | dropcli s/epoch | PyTorch s/epoch | dropcli / PyTorch "
-             "| floor s/epoch (GEMM + memory) | dropcli / floor | GEMM GFLOP/s |",
+             ("| hidden | norm | threads | dropcli s/epoch | PyTorch s/epoch | dropcli / PyTorch "
+              "| floor s/epoch (GEMM + memory) | dropcli / floor | GEMM GFLOP/s |"),
              "|---|---|---|---|---|---|---|---|---|"]
     print(lines[0], flush=True)
     for hidden, norm, threads in cases:
-        ours = statistics.median(run_worker("dropcli", hidden, norm, a.epochs, threads)[1:])
-        theirs = statistics.median(run_worker("torch", hidden, norm, a.epochs, threads)[1:]) if torch else None
-        floor = run_worker("floor", hidden, norm, a.epochs, threads)
+        ours, theirs, floors = [], [], []
+        for _ in range(a.rounds):  # interleaved: dropcli, PyTorch, floor, dropcli, ...
+            ours += run_worker("dropcli", hidden, norm, a.epochs, threads)[1:]
+            theirs += run_worker("torch", hidden, norm, a.epochs, threads)[1:] if torch else []
+            floors.append(run_worker("floor", hidden, norm, a.epochs, threads))
+        ours, theirs = statistics.median(ours), statistics.median(theirs) if torch else None
+        floor = {k: statistics.median(f[k] for f in floors) for k in floors[0]}
         floor_s = floor["gemm"] + floor["memory"]
         row = (f"| {hidden} | {norm or 'none'} | {threads} | {ours:.3f} | "
                f"{'-' if theirs is None else f'{theirs:.3f}'} | {'-' if theirs is None else f'{ours / theirs:.2f}'} | "
@@ -230,12 +235,32 @@ def main():
         print(row, flush=True)
         lines.append(row)
     if not a.quick:
-        j1, j2 = sweep_speedup()
-        lines += ["", f"4-run sweep: -j 1 {j1:.1f} s, -j 2 {j2:.1f} s, speed-up {j1 / j2:.2f}x"]
+        try:
+            j1, j2 = sweep_speedup()
+            lines += ["", f"4-run sweep: -j 1 {j1:.1f} s, -j 2 {j2:.1f} s, speed-up {j1 / j2:.2f}x"]
+        except subprocess.CalledProcessError as e:  # the table above still stands
+            lines += ["", f"4-run sweep: failed ({e.stderr.decode(errors='replace').strip().splitlines()[-1:]})"]
         lines.append(f"`dropcli --help`: {help_time():.2f} s (median of 7)")
         print("\n".join(lines[-2:]))
     if a.out:
-        a.out.write_text("\n".join(lines) + "\n")
+        write_results(a.out, lines, " ".join(["python", "benchmarks/bench.py", *sys.argv[1:]]), load)
+
+
+BEGIN, END = "<!-- bench.py results -->", "<!-- end of bench.py results -->"
+
+
+def write_results(path: Path, lines, command, load):
+    """Put the results between the BEGIN and END markers of ``path``, keeping the prose
+    around them (without markers they are appended)."""
+    when = f"on {time.strftime('%Y-%m-%d')} ({os.cpu_count()} cores; load average {load:.2f} at the start)"
+    block = [BEGIN, f"Produced by `{command}` {when}.", "", *lines, END]
+    text = path.read_text() if path.exists() else ""
+    if BEGIN in text and END in text:
+        head, rest = text.split(BEGIN, 1)
+        text = head + "\n".join(block) + rest.split(END, 1)[1]
+    else:  # no markers yet: append, leaving what is there
+        text = (text.rstrip("\n") + "\n\n" if text else "# Benchmarks\n\n") + "\n".join(block) + "\n"
+    path.write_text(text)
 
 
 if __name__ == "__main__":

@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .diagnostics import GradNorms, epoch_diagnostics, scores_and_activations
-from .nn.model import FullyConnectedNet, apply_max_norm, loss_and_grads, predict_scores
+from .nn.model import FullyConnectedNet, predict_scores
 from .nn.optim import make_optimizer
+from .nn.step import TrainStep
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,9 @@ def fit(net: FullyConnectedNet, data, settings: TrainSettings, *, order_rng, dro
     sub = eval_rng.permutation(n)[: settings.eval_train_samples]
     X_sub, y_sub = X[sub], y[sub]
     optimizer = make_optimizer(settings.optimizer, learning_rate=settings.learning_rate)
-    opt_state = optimizer.init(net.params)
+    # The fused step (forward, backward, update) owns the parameters while training.
+    step = TrainStep(net.arch, net.params, optimizer, min(settings.batch_size, n))
+    net.params = step.params
     history = History()
     grad_norms = GradNorms(net.arch.num_layers)
     start = time.perf_counter()
@@ -119,18 +122,13 @@ def fit(net: FullyConnectedNet, data, settings: TrainSettings, *, order_rng, dro
         loss_sum, batches = 0.0, 0
         for lo in range(0, n, settings.batch_size):
             idx = order[lo : lo + settings.batch_size]
-            loss, grads, net.bn_state = loss_and_grads(
-                net.arch, net.params, net.bn_state, X.take(idx, axis=0), y.take(idx), rng=dropout_rng
-            )
+            loss, net.bn_state = step(X, y, idx, net.bn_state, rng=dropout_rng, lr=lr, max_norm=settings.max_norm)
             history.iterations += 1
-            if not math.isfinite(loss):
+            if not math.isfinite(loss):  # the step left the parameters as they were
                 emit({"kind": "diverged", "epoch": epoch, "iteration": history.iterations, "loss": loss})
                 return None
             if settings.diagnostics:
-                grad_norms.add(grads)
-            optimizer.step(net.params, grads, opt_state, lr=lr)
-            if settings.max_norm is not None:  # project back onto the constraint after every update
-                apply_max_norm(net.arch, net.params, settings.max_norm)
+                grad_norms.add(step.grads)
             loss_sum += loss
             batches += 1
             if settings.log_every and history.iterations % settings.log_every == 0:

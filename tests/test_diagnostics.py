@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-import dropcli.train as train_mod
 from dropcli import checks
 from dropcli.cli import app
 from dropcli.config import default_config, load_config, with_values
 from dropcli.data import load_data
 from dropcli.nn import FullyConnectedNet, streams
 from dropcli.nn.model import eval_pass, forward, hidden_activations, predict_scores
+from dropcli.nn.step import TrainStep
 from dropcli.train import TrainSettings, fit
 
 from test_plots import assert_png
@@ -67,14 +67,14 @@ def test_eval_pass_scores_are_the_test_mode_forwards_bit_for_bit(variant, norm):
 
 def test_activation_statistics_and_gradient_norms_are_exact(monkeypatch):
     norms = []
-    real = train_mod.loss_and_grads
+    real = TrainStep.__call__
 
-    def spy(arch, params, state, x, y, *, rng=None):
-        loss, grads, new_state = real(arch, params, state, x, y, rng=rng)
-        norms.append(np.linalg.norm(grads["W1"].astype(np.float64)))
-        return loss, grads, new_state
+    def spy(self, *args, **kw):
+        out = real(self, *args, **kw)
+        norms.append(np.linalg.norm(self.grads["W1"].astype(np.float64)))
+        return out
 
-    monkeypatch.setattr(train_mod, "loss_and_grads", spy)
+    monkeypatch.setattr(TrainStep, "__call__", spy)
     net, data, h = run(epochs=1)
     d = h.records[-1]["diagnostics"]
     assert d["grad_norm"]["W1"] == pytest.approx(np.mean(norms), rel=1e-5)  # the mean over the epoch's 4 steps

@@ -256,17 +256,18 @@ def test_max_norm_holds_after_every_optimizer_step(monkeypatch):
     from dropcli.config import default_config
     from dropcli.data import load_data
     from dropcli.nn import streams
+    from dropcli.nn.step import TrainStep
 
     c = 0.8
     seen = []
-    real = train_mod.loss_and_grads
+    real = TrainStep.__call__
 
-    def spy(arch, params, state, x, y, *, rng=None):  # runs right after the previous step
-        seen.append(max(float(np.linalg.norm(params[f"W{i}"].astype(np.float64), axis=0).max())
-                        for i in range(1, arch.num_layers)))
-        return real(arch, params, state, x, y, rng=rng)
+    def spy(self, *args, **kw):  # runs right after the previous step
+        seen.append(max(float(np.linalg.norm(self.params[f"W{i}"].astype(np.float64), axis=0).max())
+                        for i in range(1, self.arch.num_layers)))
+        return real(self, *args, **kw)
 
-    monkeypatch.setattr(train_mod, "loss_and_grads", spy)
+    monkeypatch.setattr(TrainStep, "__call__", spy)
     rngs = streams(0)
     data = load_data(default_config().data.model_copy(update={"num_train": 200, "num_val": 50}), rngs["data"])
     net = FullyConnectedNet([64, 64], input_dim=data.input_dim, num_classes=10, keep_prob=0.5, weight_scale="he",

@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-import dropcli.train as train_mod
 from dropcli.config import default_config
 from dropcli.data import load_data
 from dropcli.nn import FullyConnectedNet, streams
+from dropcli.nn.step import TrainStep
 from dropcli.train import TrainSettings, evaluate, fit, learning_rate_at
 
 TIMING = ("epoch_time", "elapsed")
@@ -38,13 +38,13 @@ def test_same_seed_same_history_bit_for_bit():
 
 def test_dropout_on_or_off_leaves_init_and_batch_order_unchanged(monkeypatch):
     seen = []
-    real = train_mod.loss_and_grads
+    real = TrainStep.__call__
 
-    def spy(arch, params, state, x, y, *, rng=None):
-        seen[-1].append(y.copy())
-        return real(arch, params, state, x, y, rng=rng)
+    def spy(self, X, y, idx, state, **kw):
+        seen[-1].append(y[idx])
+        return real(self, X, y, idx, state, **kw)
 
-    monkeypatch.setattr(train_mod, "loss_and_grads", spy)
+    monkeypatch.setattr(TrainStep, "__call__", spy)
     inits = []
     for keep in (1.0, 0.5, 0.25):
         seen.append([])
@@ -59,9 +59,9 @@ def test_dropout_on_or_off_leaves_init_and_batch_order_unchanged(monkeypatch):
 
 def test_each_epoch_visits_every_example_once(monkeypatch):
     seen = []
-    real = train_mod.loss_and_grads
-    monkeypatch.setattr(train_mod, "loss_and_grads",
-                        lambda arch, p, s, x, y, *, rng=None: (seen.append(x.copy()), real(arch, p, s, x, y, rng=rng))[1])
+    real = TrainStep.__call__
+    monkeypatch.setattr(TrainStep, "__call__", lambda self, X, y, idx, *a, **kw: (seen.append(X[idx]),
+                                                                                  real(self, X, y, idx, *a, **kw))[1])
     rngs = streams(0)
     data = load_data(default_config().data.model_copy(update={"num_train": 130, "num_val": 50}), rngs["data"])
     net = FullyConnectedNet([16], input_dim=64, num_classes=10, seed=0)

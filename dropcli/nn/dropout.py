@@ -22,6 +22,7 @@ DropConnect is inverted dropout applied to the weight matrix, which is how it is
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -94,21 +95,60 @@ def get_variant(name: str) -> Variant:
         ) from None
 
 
-def draw_mask(shape, keep_prob, train_scale, rng, dtype):
-    """A mask of ``train_scale`` (kept) and 0 (dropped) entries, in ``dtype``.
+def draw_mask(shape, keep_prob, train_scale, rng, dtype, out=None):
+    """A mask of ``train_scale`` (kept) and 0 (dropped) entries, in ``dtype`` (into ``out``
+    if given), kept where ``rng.random(shape, dtype=dtype) < keep_prob`` (see ``draw_keep``)."""
+    keep = draw_keep(shape if out is None else out.shape, keep_prob, rng, dtype)
+    return np.multiply(keep, dtype.type(train_scale), out=out)
 
-    Uniforms are drawn in ``dtype`` itself (float32 or float64), so the float32 path makes
-    no float64 temporaries; ``u < keep_prob`` is a Bernoulli(keep_prob) draw.
+
+def draw_keep(shape, keep_prob, rng, dtype):
+    """Bernoulli(keep_prob) draws as booleans: exactly ``rng.random(shape, dtype=dtype) <
+    keep_prob``, with the generator left in the same state, in about half the time.
+
+    ``random`` makes a float32 uniform from a 32-bit word w as (w >> 8) / 2**24 and a
+    float64 one from a 64-bit word as (w >> 11) / 2**53, so ``u < keep_prob`` is ``w < T``
+    for an integer T; the words come straight from the bit generator (PCG64 hands out
+    64-bit words, a 32-bit request takes the low half and keeps the high half for the next
+    one, which ``_words32`` reproduces). Other bit generators take the plain route.
     """
-    mask = rng.random(shape, dtype=dtype)
-    keep = mask < keep_prob
-    np.multiply(keep, dtype.type(train_scale), out=mask)
-    return mask
+    dtype = np.dtype(dtype)
+    if not isinstance(rng.bit_generator, np.random.PCG64) or dtype not in (np.float32, np.float64):
+        return rng.random(shape, dtype=dtype) < keep_prob
+    bits, size = (24, 32) if dtype == np.float32 else (53, 64)
+    # T = how many of the 2**bits uniforms are < keep_prob, with NumPy's own comparison.
+    guess = math.ceil(float(keep_prob) * 2**bits)
+    near = (np.arange(guess - 1, guess + 2, dtype=np.float64) / 2**bits).astype(dtype)
+    threshold = guess - 1 + int(np.count_nonzero(near < keep_prob))
+    n = math.prod(shape)
+    words = _words32(rng.bit_generator, n) if size == 32 else rng.bit_generator.random_raw(n)
+    if threshold == 2**bits:  # every uniform is below keep_prob (which rounds to 1 in dtype)
+        return np.ones(shape, bool)
+    return (words < threshold << (size - bits)).reshape(shape)
 
 
-def draw_gaussian(shape, keep_prob, rng, dtype):
-    """Multiplicative noise ~ N(1, (1 - keep_prob) / keep_prob) in ``dtype``, drawn in place."""
-    noise = rng.standard_normal(shape, dtype=dtype)
+def _words32(bit_generator, n):
+    """The next n 32-bit words of a PCG64 generator, in the order ``next_uint32`` gives them."""
+    if n == 0:
+        return np.zeros(0, np.uint32)
+    state = bit_generator.state
+    pending = state["has_uint32"]
+    rest = n - pending
+    raw = bit_generator.random_raw((rest + 1) // 2)
+    words = raw.view(np.uint32)[:rest]  # low half first (little-endian view)
+    if pending:
+        words = np.concatenate(([state["uinteger"]], words)).astype(np.uint32)
+    if pending or rest % 2:  # what next_uint32 would have kept for the next request
+        state = bit_generator.state
+        state["has_uint32"], state["uinteger"] = rest % 2, int(raw[-1] >> 32) if rest % 2 else 0
+        bit_generator.state = state
+    return words
+
+
+def draw_gaussian(shape, keep_prob, rng, dtype, out=None):
+    """Multiplicative noise ~ N(1, (1 - keep_prob) / keep_prob) in ``dtype``, drawn in place
+    (into ``out`` if given)."""
+    noise = rng.standard_normal(None if out is not None else shape, dtype=dtype, out=out)
     noise *= dtype.type(np.sqrt((1 - keep_prob) / keep_prob))
     noise += dtype.type(1)
     return noise
@@ -134,11 +174,15 @@ def dropout_forward(x, keep_prob, variant, *, train, rng=None):
         return (x if scale == 1 else x * x.dtype.type(scale)), (None, scale)
     if rng is None:
         raise ValueError("dropout in train mode needs rng, a numpy.random.Generator")
-    if v.noise == "gaussian":
-        mask = draw_gaussian(x.shape, keep_prob, rng, x.dtype)
-    else:
-        mask = draw_mask(x.shape, keep_prob, v.train_scale(keep_prob), rng, x.dtype)
+    mask = draw_noise(v, x.shape, keep_prob, rng, x.dtype)
     return x * mask, (mask, None)
+
+
+def draw_noise(variant: Variant, shape, keep_prob, rng, dtype, out=None):
+    """The train-time multiplier of a unit variant (its Bernoulli mask or Gaussian noise)."""
+    if variant.noise == "gaussian":
+        return draw_gaussian(shape, keep_prob, rng, dtype, out)
+    return draw_mask(shape, keep_prob, variant.train_scale(keep_prob), rng, dtype, out)
 
 
 def dropout_backward(dout, cache):

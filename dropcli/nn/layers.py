@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 
+BN_MOMENTUM = 0.9  # running = momentum * running + (1 - momentum) * batch statistic
+NORM_EPS = 1e-5  # added to the variance before the square root, batchnorm and layernorm
+
 # --- affine ---------------------------------------------------------------------------
 
 
@@ -75,7 +78,7 @@ ACTIVATIONS = {
 # --- normalisation ------------------------------------------------------------------
 
 
-def batchnorm_forward(x, gamma, beta, running_mean, running_var, *, train, momentum=0.9, eps=1e-5):
+def batchnorm_forward(x, gamma, beta, running_mean, running_var, *, train, momentum=BN_MOMENTUM, eps=NORM_EPS):
     """Batch normalisation over the batch axis.
 
     x: (N, H); gamma, beta, running_mean, running_var: (H,).
@@ -123,7 +126,7 @@ def batchnorm_backward(dout, cache):
     return dx, dgamma, dbeta
 
 
-def layernorm_forward(x, gamma, beta, *, eps=1e-5):
+def layernorm_forward(x, gamma, beta, *, eps=NORM_EPS):
     """Layer normalisation over the feature axis; identical in train and test.
 
     x: (N, H); gamma, beta: (H,) -> out: (N, H).

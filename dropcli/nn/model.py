@@ -286,14 +286,18 @@ def apply_max_norm(arch: Architecture, params, max_norm: float) -> None:
     so that float rounding never leaves one above it; the output layer and biases are not
     constrained."""
     for i in range(1, arch.num_layers):
-        w = params[f"W{i}"]
-        # Norms in w's own precision are off by at most (D + 2) eps relative (with sqrt and
-        # the rescaling): aim that far below max_norm and no column ends above it.
-        limit = max_norm * (1 - (w.shape[0] + 2) * np.finfo(w.dtype).eps)
-        norms = np.sqrt(np.einsum("ij,ij->j", w, w))
-        over = norms > limit
-        if over.any():
-            w[:, over] *= (limit / norms[over]).astype(w.dtype)
+        max_norm_columns(params[f"W{i}"], max_norm)
+
+
+def max_norm_columns(w, max_norm: float) -> None:
+    """``apply_max_norm`` for one weight matrix w: (D, H), in place."""
+    # Norms in w's own precision are off by at most (D + 2) eps relative (with sqrt and
+    # the rescaling): aim that far below max_norm and no column ends above it.
+    limit = max_norm * (1 - (w.shape[0] + 2) * np.finfo(w.dtype).eps)
+    norms = np.sqrt(np.einsum("ij,ij->j", w, w))
+    over = norms > limit
+    if over.any():
+        w[:, over] *= (limit / norms[over]).astype(w.dtype)
 
 
 def predict_scores(arch: Architecture, params, state, x, *, batch_size: int = 1000, rng=None):
