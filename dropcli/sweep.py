@@ -18,6 +18,7 @@ writes summary.csv, and goes on.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import io
@@ -156,7 +157,7 @@ def run_sweep(plan: SweepPlan, *, jobs=1, executor=None, force=False, retry_fail
     todo = pending_runs(plan, force=force, retry_failed=retry_failed)
     if todo and executor.trains_here:
         check_data(todo)
-    with executor:
+    with executor if todo else contextlib.nullcontext():  # nothing to train: no cluster to start
         write_spec(plan)
         emit("start", None, {})
         todo_ids = {r.run_id for r in todo}
@@ -176,7 +177,7 @@ def run_sweep(plan: SweepPlan, *, jobs=1, executor=None, force=False, retry_fail
         others = SweepJob(path=plan.path, argv=argv, force=False, done=OTHERS_RESULT, finished=finished,
                           emit=lambda *event: None)
         try:
-            busy = executor.run(job, todo)
+            busy = executor.run(job, todo) if todo else []
             while busy:
                 time.sleep(poll)
                 free = [run for run in busy if not _held_elsewhere(job.root, run.run_id)]
