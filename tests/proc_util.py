@@ -18,3 +18,41 @@ def live_processes_with_env(name: str, value: str) -> list[int]:
             except OSError:
                 continue
     return pids
+
+
+def runner_hook(env: str, attr: str, wrapper: str) -> str:
+    """The source of a ``sitecustomize.py`` that, in every Python process started with it
+    on PYTHONPATH and ``$env`` set, replaces ``dropcli.runner.<attr>`` with
+    ``wrap(original, value_of_env)`` as the module is imported. ``wrapper`` is the source
+    of that ``wrap`` function (it may use ``os``)."""
+    return f'''\
+"""Test instrumentation (written by tests/proc_util.py): wraps dropcli.runner.{attr}."""
+import os, sys
+
+VALUE = os.environ.get({env!r})
+if VALUE:
+    import importlib.abc, importlib.util
+
+{_indent(wrapper, "    ")}
+
+    class _Hook(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path=None, target=None):
+            if name != "dropcli.runner":
+                return None
+            sys.meta_path.remove(self)
+            spec = importlib.util.find_spec(name)
+            run_module = spec.loader.exec_module
+
+            def exec_module(module):
+                run_module(module)
+                module.{attr} = wrap(module.{attr}, VALUE)
+
+            spec.loader.exec_module = exec_module
+            return spec
+
+    sys.meta_path.insert(0, _Hook())
+'''
+
+
+def _indent(text: str, prefix: str) -> str:
+    return "\n".join(prefix + line if line.strip() else line for line in text.strip("\n").splitlines())

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 import pytest
-from proc_util import live_processes_with_env
+from proc_util import live_processes_with_env, runner_hook
 
 from dropcli.config import load_config
 from dropcli.executors import make_executor
@@ -42,37 +42,14 @@ TIMING = ("epoch_time", "elapsed", "wall_time", "finished_at")
 MARK = "DROPCLI_DASK_TEST"
 
 # Test instrumentation: a worker training the config whose seed is $DROPCLI_DIE_AT_SEED dies.
-HOOK = '''\
-import os, sys
-
-SEED = os.environ.get("DROPCLI_DIE_AT_SEED")
-if SEED:
-    import importlib.abc, importlib.util
-
-    class _Hook(importlib.abc.MetaPathFinder):
-        def find_spec(self, name, path=None, target=None):
-            if name != "dropcli.runner":
-                return None
-            sys.meta_path.remove(self)
-            spec = importlib.util.find_spec(name)
-            run_module = spec.loader.exec_module
-
-            def exec_module(module):
-                run_module(module)
-                train_files = module.train_files
-
-                def dying(config_yaml, **kwargs):
-                    if any(line.split("#")[0].split() == ["seed:", SEED] for line in config_yaml.splitlines()):
-                        os._exit(17)
-                    return train_files(config_yaml, **kwargs)
-
-                module.train_files = dying
-
-            spec.loader.exec_module = exec_module
-            return spec
-
-    sys.meta_path.insert(0, _Hook())
-'''
+HOOK = runner_hook("DROPCLI_DIE_AT_SEED", "train_files", """
+def wrap(train_files, seed):
+    def dying(config_yaml, **kwargs):
+        if any(line.split("#")[0].split() == ["seed:", seed] for line in config_yaml.splitlines()):
+            os._exit(17)
+        return train_files(config_yaml, **kwargs)
+    return dying
+""")
 
 
 @pytest.fixture(scope="module")

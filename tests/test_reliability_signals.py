@@ -26,7 +26,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from proc_util import live_processes_with_env
+from proc_util import live_processes_with_env, runner_hook
 
 from dropcli.runs import find_runs, read_run, run_status
 
@@ -44,39 +44,15 @@ OVERLAP = ["--keep", "0.25,0.5", "--seeds", "2,3"]  # 4 runs, 2 of them in GRID
 TIMING = ("epoch_time", "elapsed")
 COUNTS = Counter()
 
-HOOK = '''\
-"""Test instrumentation: log every training of a run (pid, run folder)."""
-import os, sys
-
-LOG = os.environ.get("DROPCLI_TRAINING_LOG")
-if LOG:
-    import importlib.abc, importlib.util
-
-    class _Hook(importlib.abc.MetaPathFinder):
-        def find_spec(self, name, path=None, target=None):
-            if name != "dropcli.runner":
-                return None
-            sys.meta_path.remove(self)
-            spec = importlib.util.find_spec(name)
-            run_module = spec.loader.exec_module
-
-            def exec_module(module):
-                run_module(module)
-                train = module._train_into
-
-                def logged(run_dir, *args, **kwargs):
-                    fd = os.open(LOG, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
-                    os.write(fd, f"{os.getpid()} {run_dir}\\n".encode())
-                    os.close(fd)
-                    return train(run_dir, *args, **kwargs)
-
-                module._train_into = logged
-
-            spec.loader.exec_module = exec_module
-            return spec
-
-    sys.meta_path.insert(0, _Hook())
-'''
+HOOK = runner_hook("DROPCLI_TRAINING_LOG", "_train_into", """
+def wrap(train, log):
+    def logged(run_dir, *args, **kwargs):
+        fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+        os.write(fd, f"{os.getpid()} {run_dir}\\n".encode())
+        os.close(fd)
+        return train(run_dir, *args, **kwargs)
+    return logged
+""")
 
 
 @pytest.fixture(scope="module")

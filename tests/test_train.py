@@ -48,7 +48,6 @@ def test_dropout_on_or_off_leaves_init_and_batch_order_unchanged(monkeypatch):
     inits = []
     for keep in (1.0, 0.5, 0.25):
         seen.append([])
-        rngs = streams(0)
         inits.append(FullyConnectedNet([64], input_dim=64, num_classes=10, keep_prob=keep, seed=0).params["W1"])
         run(keep=keep, epochs=2)
     assert all(np.array_equal(inits[0], w) for w in inits[1:])
