@@ -93,7 +93,8 @@ def render_markdown(results: dict, figure_name: str) -> str:
 
 
 def _write_figure(results: dict, path: Path) -> None:
-    from .plots import _figure, save_figure
+    from .figures import new_figure as _figure
+    from .figures import save_figure
 
     rows = results["expectation"]
     variants = list(dict.fromkeys(r["variant"] for r in rows))

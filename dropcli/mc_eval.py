@@ -111,8 +111,7 @@ def _stat(t, accs):
 
 
 def _figure(result, path: Path):
-    from .plots import _figure as new_figure
-    from .plots import save_figure
+    from .figures import new_figure, save_figure
 
     splits = result["splits"]
     fig = new_figure(5.5 * len(splits), 4)

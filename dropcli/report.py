@@ -12,7 +12,9 @@ or opened from disk:
 Reports are built once as a small document (headings, paragraphs, tables, images, links
 to absolute paths) and rendered twice, to Markdown and to self-contained HTML (inline CSS,
 no scripts, no network); links are made relative to the folder of the file written.
-Statistics over seeds (mean, 95% t-interval) come from ``dropcli.plots``.
+Figures come from ``dropcli.plots_run`` and ``dropcli.plots_sweep``; runs are grouped into
+replicates by ``dropcli.sweep_groups``, and statistics over seeds (mean, 95% t-interval)
+come from ``dropcli.stats``.
 """
 
 from __future__ import annotations
@@ -25,11 +27,16 @@ from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import quote
 
-from . import plots
+from . import figures, plots_run, sweep_groups
 from .errors import RunStoreError
+from .figures import diagnostics_of
+from .plots_sweep import plot_gap, plot_grad_flow, plot_keep_prob, plot_val_curves
 from .runs import (
-    FINAL_STATUSES, RunRecord, find_runs, find_sweeps, is_run_dir, is_sweep_dir, listed_runs, read_json, read_run,
+    FINAL_STATUSES, RunRecord, atomic_write_bytes, find_runs, find_sweeps, is_run_dir, is_sweep_dir, listed_runs,
+    read_json, read_run,
 )
+from .stats import Stat, mean_ci
+from .sweep_groups import METRICS, SweepGroups, format_value, group_sweep, keep_prob_of
 
 SWEEP_FIGURES = (
     ("keep_prob.png", "final and best validation accuracy vs keep_prob"),
@@ -37,8 +44,8 @@ SWEEP_FIGURES = (
     ("gap.png", "train - val accuracy gap at the final epoch vs keep_prob"),
     ("grad_flow.png", "gradient norm per layer at the final epoch, and of the first layer per epoch"),
 )
-SWEEP_PLOTS = {"keep_prob.png": plots.plot_keep_prob, "val_curves.png": plots.plot_val_curves,
-               "gap.png": plots.plot_gap, "grad_flow.png": plots.plot_grad_flow}
+SWEEP_PLOTS = {"keep_prob.png": plot_keep_prob, "val_curves.png": plot_val_curves,
+               "gap.png": plot_gap, "grad_flow.png": plot_grad_flow}
 STATS_NOTE = (
     "Accuracies in %. mean ± half-width of the 95% t-interval of the mean over seeds; "
     "N = completed runs (others are counted but excluded). drop rate = 1 - keep_prob."
@@ -147,7 +154,7 @@ def _pct(v) -> str:
     return f"{100 * v:.2f}" if isinstance(v, (int, float)) and not isinstance(v, bool) else "-"
 
 
-def _pm(stat: plots.Stat) -> str:
+def _pm(stat: Stat) -> str:
     """Mean ± CI half-width in %, e.g. ``91.20 ± 1.34``."""
     if not stat.n:
         return "-"
@@ -172,7 +179,7 @@ def _existing(paths) -> list[Path]:
 def _run_summary_rows(run: RunRecord) -> list[list]:
     s = run.summary or {}
     final, best, test = s.get("final") or {}, s.get("best") or {}, s.get("test") or {}
-    keep = plots.keep_prob_of(run)
+    keep = keep_prob_of(run)
     return [
         ["status", run.status + (f" ({s['reason']})" if s.get("reason") else "")],
         ["keep_prob / drop rate", f"{_num(keep)} / {_drop(keep)}"],
@@ -197,7 +204,7 @@ def _expectation_blocks(run: RunRecord, level: int) -> list:
     if exp is None:
         return []
     head = [Heading(level, "Expectation check")]
-    layers = plots.expectation_layers(run)
+    layers = plots_run.expectation_layers(run)
     if not layers:
         return head + [Para(("no dropout layers (keep_prob = input_keep_prob = 1)",))]
     def q(layer, name, key):  # "n/a" where the layer's variant predicts nothing
@@ -272,6 +279,8 @@ def run_blocks(run: RunRecord, level: int = 1) -> list:
 
 
 RUN_INPUTS = ("config.yaml", "metrics.jsonl", "summary.json", "expectation.json")
+# The code that draws run figures (keep_prob_of titles them): when it changes, they are redrawn.
+RUN_FIGURE_CODE = [Path(m.__file__) for m in (plots_run, figures, sweep_groups)]
 
 
 def _up_to_date(out: Path, run: RunRecord) -> bool:
@@ -281,18 +290,18 @@ def _up_to_date(out: Path, run: RunRecord) -> bool:
     if run.summary is None or run.status not in FINAL_STATUSES or not out.exists():
         return False
     drawn = out.stat().st_mtime_ns
-    inputs = [run.path / name for name in RUN_INPUTS] + [Path(plots.__file__)]
+    inputs = [run.path / name for name in RUN_INPUTS] + RUN_FIGURE_CODE
     return all(drawn > p.stat().st_mtime_ns for p in inputs if p.exists())
 
 
 def _run_figures(run: RunRecord) -> list[tuple[Path, object]]:
     """(path, draw function) of every figure the run should have."""
-    figures = [("curves.png", plots.plot_run_curves)]
-    if plots.expectation_layers(run):
-        figures.append(("expectation.png", plots.plot_expectation))
-    if plots.diagnostics_of(run):
-        figures.append(("diagnostics.png", plots.plot_diagnostics))
-    return [(run.path / name, draw) for name, draw in figures]
+    wanted = [("curves.png", plots_run.plot_run_curves)]
+    if plots_run.expectation_layers(run):
+        wanted.append(("expectation.png", plots_run.plot_expectation))
+    if diagnostics_of(run):
+        wanted.append(("diagnostics.png", plots_run.plot_diagnostics))
+    return [(run.path / name, draw) for name, draw in wanted]
 
 
 def _plot_run(run: RunRecord, result: PlotResult, force: bool) -> None:
@@ -321,7 +330,7 @@ class Sweep:
     path: Path
     spec: dict
     runs: list[RunRecord]
-    groups: plots.SweepGroups | None = None
+    groups: SweepGroups | None = None
 
     @property
     def title(self) -> str:
@@ -363,13 +372,13 @@ def _runs_table(runs: list[RunRecord], keys: list[str]) -> Table:
     for r in runs:
         s = r.summary or {}
         figs = [[" ", Link(p.name, p)] for p, _ in _run_figures(r) if p.exists()]
-        keep = plots.keep_prob_of(r)
+        keep = keep_prob_of(r)
         rows.append([
             Link(r.run_id, r.path / "report.md") if (r.path / "report.md").exists() else r.run_id,
-            r.status, _num(keep), _drop(keep), *[plots.format_value(r.value(k)) for k in keys], _num(r.value("seed")),
+            r.status, _num(keep), _drop(keep), *[format_value(r.value(k)) for k in keys], _num(r.value("seed")),
             f"{r.metrics[-1].get('epoch') if r.metrics else 0}/{_num(r.value('train.epochs'))}",
-            _pct(plots.METRICS["final_val"][1](s)), _pct(plots.METRICS["best_val"][1](s)),
-            _pct(plots.METRICS["gap"][1](s)), [p for f in figs for p in f][1:] or "-",
+            _pct(METRICS["final_val"][1](s)), _pct(METRICS["best_val"][1](s)),
+            _pct(METRICS["gap"][1](s)), [p for f in figs for p in f][1:] or "-",
         ])
     return Table(header, rows)
 
@@ -380,7 +389,7 @@ def _group_table(sweep: Sweep) -> Table:
     header = [k.rsplit(".", 1)[-1] for k in keys] + ["keep_prob", "drop rate", "final val acc", "best val acc",
                                                       "train - val gap", "N", "runs"]
     rows = [
-        [plots.format_value(grp.values.get(k)) for k in keys]
+        [format_value(grp.values.get(k)) for k in keys]
         + [_num(grp.keep_prob), _drop(grp.keep_prob), _pm(grp.stat("final_val")), _pm(grp.stat("best_val")),
            _pm(grp.stat("gap")), str(len(grp.included)), _counts(grp.runs)]
         for grp in g.groups
@@ -396,12 +405,11 @@ def _variant_blocks(sweep: Sweep, level: int) -> list:
     rows = []
     for variant in sorted({r.value("dropout.variant") for r in sweep.runs}, key=str):  # a damaged config: None
         runs = [r for r in sweep.runs if r.value("dropout.variant") == variant and r.status == "completed"]
-        layers = [x for r in runs for x in plots.expectation_layers(r)]
+        layers = [x for r in runs for x in plots_run.expectation_layers(r)]
         gaps = [abs(x["test_mean"]["measured"] - x["train_mean"]["predicted"]) / abs(x["train_mean"]["predicted"])
                 for x in layers if x.get("train_mean", {}).get("predicted")]
         zs = [abs(x["train_mean"]["z"]) for x in layers if "z" in (x.get("train_mean") or {})]
-        final = plots.mean_ci([(r.summary or {}).get("final", {}).get("val_acc") for r in runs
-                               if plots.keep_prob_of(r) != 1])
+        final = mean_ci([(r.summary or {}).get("final", {}).get("val_acc") for r in runs if keep_prob_of(r) != 1])
         rows.append([variant, _pm(final), str(final.n), str(len(layers)),
                      "-" if not gaps else f"{max(gaps):.1e}", "-" if not zs else f"{max(zs):.2f}"])
     note = ("Runs with dropout (keep_prob < 1) per variant: final validation accuracy (mean ± 95% CI over all "
@@ -435,7 +443,7 @@ def sweep_blocks(sweep: Sweep, level: int = 1) -> list:
 
 def _plot_sweep(sweep: Sweep, result: PlotResult) -> None:
     """The sweep's figures and report.md; a figure that fails is a warning."""
-    sweep.groups = plots.group_sweep(sweep.spec, sweep.runs)
+    sweep.groups = group_sweep(sweep.spec, sweep.runs)
     for name, _ in SWEEP_FIGURES if sweep.runs else ():
         try:
             if (drawn := SWEEP_PLOTS[name](sweep.groups, sweep.title, sweep.path / name)) is not None:
@@ -484,7 +492,7 @@ def _first_line(path: Path) -> str:
 
 
 def _write_md(path: Path, blocks: list, result: PlotResult) -> None:
-    plots.atomic_write_bytes(path, to_markdown(blocks, path.parent).encode("utf-8"))
+    atomic_write_bytes(path, to_markdown(blocks, path.parent).encode("utf-8"))
     result.files.append(path)
 
 
@@ -531,7 +539,7 @@ def plot_all(runs_dir: Path, on_progress=None, *, force: bool = False) -> PlotRe
         progress(done, len(units) + 1, str(unit.path.relative_to(root)))
     blocks = index_blocks(root, sweeps, singles, result.warnings)
     _write_md(root / "report.md", blocks, result)
-    plots.atomic_write_bytes(root / "report.html", to_html(blocks, root, f"dropcli: {root.resolve().name}").encode())
+    atomic_write_bytes(root / "report.html", to_html(blocks, root, f"dropcli: {root.resolve().name}").encode())
     result.files.append(root / "report.html")
     progress(len(units) + 1, len(units) + 1, "report")
     return result

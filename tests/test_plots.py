@@ -12,7 +12,7 @@ from urllib.parse import unquote
 import numpy as np
 import pytest
 
-from dropcli import plots
+from dropcli import plots_run, stats
 from dropcli.errors import RunStoreError
 from dropcli.report import plot_all
 from runstore_fixtures import KEEPS, SEEDS, make_store
@@ -197,10 +197,10 @@ def test_t_critical_matches_the_table_with_and_without_scipy(monkeypatch):
 
 
 def test_mean_ci_ignores_missing_values_and_has_no_ci_for_one_value():
-    stat = plots.mean_ci([0.5, None, 0.7, float("nan")])
+    stat = stats.mean_ci([0.5, None, 0.7, float("nan")])
     assert (stat.mean, stat.n) == (pytest.approx(0.6), 2)
     assert stat.ci == pytest.approx(T95[1] * np.std([0.5, 0.7], ddof=1) / math.sqrt(2), rel=1e-4)
-    assert math.isnan(plots.mean_ci([0.5]).ci) and plots.mean_ci([]).n == 0
+    assert math.isnan(stats.mean_ci([0.5]).ci) and stats.mean_ci([]).n == 0
 
 
 # --- bad input ---------------------------------------------------------------------------
@@ -262,8 +262,8 @@ def test_a_failing_figure_is_a_warning_not_a_crash(small_store, monkeypatch):
             raise ValueError("bad numbers")
         return original(run, path)
 
-    original = plots.plot_run_curves
-    monkeypatch.setattr(plots, "plot_run_curves", flaky)
+    original = plots_run.plot_run_curves
+    monkeypatch.setattr(plots_run, "plot_run_curves", flaky)
     result = plot_all(small_store.root)
     assert any(victim.name in w and "bad numbers" in w for w in result.warnings)
     assert_png(small_store.runs[(0.5, 1)] / "curves.png")
