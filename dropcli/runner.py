@@ -25,9 +25,10 @@ from .errors import ConfigError, RunStoreError
 from .expectation import expectation_report
 from .nn import FullyConnectedNet, streams
 from .nn.seeding import STREAMS
+from .run_locks import claim_run
+from .run_reuse import find_peer, remove_leftovers, reuse_run
 from .runs import (
-    MetricsLog, atomic_write_bytes, atomic_write_text, claim_run, find_peer, read_json, read_metrics, remove_leftovers, reuse_run,
-    run_status, safe_name, write_json,
+    MetricsLog, atomic_write_bytes, atomic_write_text, read_json, read_metrics, run_status, safe_name, write_json,
 )
 from .train import TrainSettings, evaluate, fit
 

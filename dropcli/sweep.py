@@ -29,7 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .config import Config, config_to_dict, run_config, with_values
-from .runs import LOCKS_DIR, SCHEMA_VERSION, atomic_write_text, lock_is_live, read_json, read_summary, run_status, safe_name
+from .run_locks import LOCKS_DIR, lock_is_live
+from .runs import SCHEMA_VERSION, atomic_write_text, read_json, read_summary, run_status, safe_name
 
 
 @dataclass(frozen=True)

@@ -22,9 +22,8 @@ from typer.testing import CliRunner
 
 from dropcli.cli import app
 from dropcli.errors import RunStoreError
-from dropcli.runs import (
-    RUN_FILES, RunBusyError, atomic_write_text, claim_run, read_metrics, read_run, run_status, write_json,
-)
+from dropcli.run_locks import RunBusyError, claim_run
+from dropcli.runs import RUN_FILES, atomic_write_text, read_metrics, read_run, run_status, write_json
 from runstore_fixtures import BASE, make_store, write_run
 
 runner = CliRunner()

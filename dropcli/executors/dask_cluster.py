@@ -31,7 +31,8 @@ import uuid
 from collections import Counter
 
 from ..errors import DropcliError, ExecutorError
-from ..runs import RunBusyError, claim_run, write_json
+from ..run_locks import RunBusyError, claim_run
+from ..runs import write_json
 from .base import SweepJob, failed, signals_blocked
 
 ALLOWED_FAILURES = 2  # worker deaths a run survives on a LocalCluster (so 3 attempts in all)

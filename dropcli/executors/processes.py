@@ -20,7 +20,8 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
-from ..runs import RunBusyError, read_summary, run_status
+from ..run_locks import RunBusyError
+from ..runs import read_summary, run_status
 from .base import SweepJob, failed, signals_blocked
 from .serial import SerialExecutor
 

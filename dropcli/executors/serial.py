@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..errors import DropcliError
-from ..runs import RunBusyError
+from ..run_locks import RunBusyError
 from .base import SweepJob, failed
 
 

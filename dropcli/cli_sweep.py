@@ -1,0 +1,150 @@
+"""``dropcli sweep``: run a grid of configs, show its progress, print its table.
+
+Registered in ``cli.py``; like the rest of the CLI, nothing heavy at import.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from .cli import (
+    EXIT_INTERRUPTED, EXIT_RUN_FAILED, RunsDir, app, check_runs_dir, config_from_args, err, handle_errors, out, pct,
+)
+
+
+@app.command()
+@handle_errors
+def sweep(
+    config_path: Annotated[
+        Optional[Path], typer.Argument(metavar="[CONFIG]", help="A YAML config; default: the built-in digits config.")
+    ] = None,
+    keep: Annotated[Optional[str], typer.Option("--keep", help="keep_prob values: --keep 0.25,0.5,1")] = None,
+    variant: Annotated[Optional[str], typer.Option("--variant", help="Dropout variants: --variant inverted,vanilla,gaussian,dropconnect")] = None,
+    norm: Annotated[Optional[str], typer.Option("--norm", help="Normalizations: --norm none,batchnorm,layernorm")] = None,
+    seeds: Annotated[Optional[str], typer.Option("--seeds", help="Seeds (replicates): --seeds 0,1,2")] = None,
+    set_: Annotated[
+        Optional[list[str]], typer.Option("--set", help="Any axis: --set model.hidden_dims=[100],[200,200] (repeatable).")
+    ] = None,
+    jobs: Annotated[int, typer.Option("-j", "--jobs", min=1, help="Worker processes (BLAS threads are split among them); with --executor dask and no --scheduler, the local cluster's workers.")] = 1,
+    executor: Annotated[str, typer.Option(
+        "--executor", help="Where runs train: auto (serial for -j 1, else processes), serial, processes, or dask "
+        "(pip install 'dropcli\\[dask]'; a LocalCluster of -j workers, one per core by default).")] = "auto",
+    scheduler: Annotated[Optional[str], typer.Option(
+        "--scheduler", help="With --executor dask: a running scheduler's address, e.g. tcp://HOST:8786.")] = None,
+    runs_dir: RunsDir = Path("runs"),
+    retry_failed: Annotated[bool, typer.Option(
+        "--retry-failed", help="Also run again the runs that failed or diverged (by default they are kept).")] = False,
+    force: Annotated[bool, typer.Option(
+        "--force", help="Run every run again, completed ones too (no reuse from other sweeps).")] = False,
+):
+    """Run a grid of configs: the config's sweep section, extended by the flags.
+
+    Re-running the same sweep resumes it: interrupted, crashed, corrupt and
+    pending runs run again; completed runs are kept, and so are runs that
+    failed or diverged (the same config and seed end the same way): use
+    --retry-failed to run those again, --force to run everything again.
+    A run another sweep in RUNS_DIR already finished is linked in, not
+    trained again; one another process is training is waited for.
+    Ctrl-C stops the runs in progress (marked interrupted) and exits 130;
+    a second Ctrl-C stops at once. With --executor dask, workers need no
+    shared file system: results come back to this process, which writes RUNS_DIR.
+
+    Example:  dropcli sweep --keep 0.25,0.5,1 --seeds 0,1,2 -j 2
+    """
+    from .config import parse_sweep_values, with_sweep
+    from .executors import make_executor
+    from .sweep import plan_sweep, run_sweep
+
+    config = config_from_args(config_path, None)
+    flags = {"--keep": ("dropout.keep_prob", keep), "--variant": ("dropout.variant", variant),
+             "--norm": ("model.normalization", norm), "--seeds": ("seed", seeds)}
+    grid = {}
+    for flag, (key, value) in flags.items():
+        if value is not None:
+            grid.update(parse_sweep_values([f"{key}={value}"], source=flag))
+    grid.update(parse_sweep_values(set_ or []))
+    if grid:
+        config = with_sweep(config, grid)
+    check_runs_dir(runs_dir)
+    plan = plan_sweep(config, runs_dir)
+    runner = make_executor(executor, jobs=jobs, scheduler=scheduler)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    kept = []  # failed or diverged earlier, not run again
+    progress = Progress(
+        TextColumn("[bold]runs"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[last]}"),
+        TimeElapsedColumn(), console=err,
+    )
+    task = progress.add_task("runs", total=len(plan.runs), last="")
+
+    def on_event(kind, run, summary):
+        if kind == "start":  # the data is checked: from here on the sweep writes
+            where = f" on {runner.description}" if runner.name == "dask" else ""
+            err.print(f"sweep {plan.sweep_id}: {len(plan.runs)} runs -> {plan.path}{where}", markup=False)
+            progress.start()
+            return
+        status = summary.get("status")
+        if kind == "wait":
+            progress.update(task, last=f"{run.run_id}: another process is training it; waiting")
+            return
+        if kind == "skip" and status != "completed":
+            kept.append(status)
+        val = (summary.get("final") or {}).get("val_acc")
+        label = (f"skipped ({status})" if kind == "skip" else
+                 f"{status}, reused from {summary['reused_from']}" if summary.get("reused_from") else status)
+        progress.update(task, advance=1, last=f"{run.run_id}: {label}, val {pct(val)}")
+
+    try:
+        try:
+            summaries = run_sweep(plan, executor=runner, force=force, retry_failed=retry_failed, argv=sys.argv,
+                                  on_event=on_event)
+        finally:
+            if progress.live.is_started:
+                progress.stop()
+    except KeyboardInterrupt:
+        from .sweep import summary_rows
+
+        counts = {}
+        for row in summary_rows(plan):
+            counts[row["status"]] = counts.get(row["status"], 0) + 1
+        done = ", ".join(f"{n} {status}" for status, n in counts.items())
+        err.print(Text(f"interrupted: {done}; the same command resumes the sweep (completed runs are kept)",
+                       style="yellow"))
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    _print_sweep_table(plan, summaries)
+    if kept:
+        err.print(f"{len(kept)} runs that {' or '.join(sorted(set(kept)))} before were not run again "
+                  "(--retry-failed runs them again)")
+    out.print(f"sweep folder: {plan.path}   next: dropcli plot {plan.path.parent}", markup=False)
+    if any(s.get("status") != "completed" for s in summaries):
+        raise typer.Exit(EXIT_RUN_FAILED)
+
+
+def _print_sweep_table(plan, summaries):
+    varying = [k for k, v in plan.axes.items() if len(v) > 1]
+    table = Table(title=f"sweep {plan.sweep_id}")
+    for col in varying:
+        table.add_column(col.rsplit(".", 1)[-1])  # keep_prob, not dropout.keep_prob
+    if "dropout.keep_prob" in varying:
+        table.add_column("drop rate")
+    for col in ("final val", "best val", "train-val gap", "status"):
+        table.add_column(col, justify="right")
+    for run, s in zip(plan.runs, summaries):
+        final, best = s.get("final") or {}, s.get("best") or {}
+        gap = None
+        if final.get("train_acc") is not None and final.get("val_acc") is not None:
+            gap = final["train_acc"] - final["val_acc"]
+        cells = [str(list(v) if isinstance(v, tuple) else v) for v in (run.values[k] for k in varying)]
+        if "dropout.keep_prob" in varying:
+            cells.append(f"{1 - run.values['dropout.keep_prob']:.3g}")
+        status = s.get("status", "?")
+        style = "green" if status == "completed" else "red"
+        cells += [pct(final.get("val_acc")), pct(best.get("val_acc")), pct(gap), f"[{style}]{status}[/]"]
+        table.add_row(*cells)
+    out.print(table)
