@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -23,6 +24,7 @@ from pathlib import Path
 import pytest
 from proc_util import live_processes_with_env, runner_hook
 
+import dropcli
 from dropcli.config import load_config
 from dropcli.executors import make_executor
 from dropcli.runs import find_runs, read_run, run_status
@@ -222,4 +224,29 @@ def test_bad_executor_setups_are_one_line_exit_2_and_write_nothing(lab, tmp_path
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and hint in lines[0], proc.stderr
+    assert not runs.exists() or not any(runs.iterdir())
+
+
+def test_workers_with_another_dropcli_version_are_refused(lab, tmp_path):
+    other = tmp_path / "other"  # a worker that imports another dropcli: this one, relabelled
+    shutil.copytree(Path(dropcli.__file__).parent, other / "dropcli", ignore=shutil.ignore_patterns("__pycache__"))
+    init = other / "dropcli" / "__init__.py"
+    text = init.read_text()
+    assert f'__version__ = "{dropcli.__version__}"' in text
+    init.write_text(text.replace(f'__version__ = "{dropcli.__version__}"', '__version__ = "0.0.0-other"'))
+    runs = tmp_path / "runs"
+    with distributed.LocalCluster(n_workers=0, host="127.0.0.1", dashboard_address=None, silence_logs=50) as cluster:
+        worker = subprocess.Popen([sys.executable, "-m", "dask", "worker", cluster.scheduler_address, "--nthreads", "1",
+                                   "--no-dashboard"], env={**os.environ, "PYTHONPATH": str(other)}, cwd=tmp_path,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            proc = subprocess.run([sys.executable, "-m", "dropcli", "sweep", str(lab / "dk.yaml"), "--executor", "dask",
+                                   "--scheduler", cluster.scheduler_address, "--runs-dir", str(runs)],
+                                  capture_output=True, text=True, timeout=120)
+        finally:
+            worker.terminate()
+            worker.wait(timeout=30)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "has dropcli 0.0.0-other" in lines[0] and "same version" in lines[0], proc.stderr
     assert not runs.exists() or not any(runs.iterdir())
