@@ -67,10 +67,16 @@ def failed(run, error: BaseException) -> dict:
 @contextlib.contextmanager
 def signals_blocked(*signals):
     """Block ``signals`` in this thread; threads and processes started meanwhile inherit
-    the mask (a spawned process keeps it across exec until it unblocks them)."""
+    the mask (a spawned process keeps it across exec until it unblocks them).
+
+    multiprocessing's resource tracker is started first if it is not running: starting it
+    unblocks SIGINT and SIGTERM in the calling thread, which would undo the block."""
     if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not threading.main_thread():
         yield
         return
+    from multiprocessing import resource_tracker
+
+    resource_tracker.ensure_running()
     old = signal.pthread_sigmask(signal.SIG_BLOCK, set(signals))
     try:
         yield

@@ -52,8 +52,6 @@ class DaskExecutor:
     # --- connecting ----------------------------------------------------------------------
 
     def __enter__(self):
-        from multiprocessing import resource_tracker
-
         try:
             import distributed
         except ImportError:
@@ -64,8 +62,6 @@ class DaskExecutor:
                 # The cluster's thread, and so every worker process it ever starts, blocks
                 # SIGINT: a terminal's Ctrl-C reaches the whole process group, and it is
                 # this process that decides what happens (workers are stopped on close).
-                # The resource tracker starts first: starting it unblocks signals again.
-                resource_tracker.ensure_running()
                 with signals_blocked(signal.SIGINT):
                     self.cluster = distributed.LocalCluster(
                         n_workers=self.workers or os.cpu_count() or 1, threads_per_worker=1, processes=True,
