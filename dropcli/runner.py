@@ -32,7 +32,9 @@ from .runs import (
 )
 from .train import TrainSettings, evaluate, fit
 
-OUTPUTS = ("metrics.jsonl", "summary.json", "params.npz", "expectation.json")
+# What a training attempt writes after config.yaml; summary.json first, so that an attempt
+# cleared halfway never pairs an old summary with files it does not describe.
+OUTPUTS = ("summary.json", "metrics.jsonl", "params.npz", "expectation.json")
 
 
 def run_id(config: Config) -> str:
@@ -90,10 +92,13 @@ def train_run(config: Config, runs_dir: Path, *, argv=None, force=False, skip=("
         if (summary := settled(run_dir, root, done)) is not None:
             return summary
         data, net, rngs = prepared or _prepare(config)
-        start_run(run_dir, config)
-        write_json(run_dir / "meta.json", _meta(config, argv, threads))
+
+        def begin():
+            start_run(run_dir, config)
+            write_json(run_dir / "meta.json", _meta(config, argv, threads))
+
         with _blas_threads(threads):
-            return _train_into(run_dir, config, data, net, rngs, callback)
+            return _train_into(run_dir, config, data, net, rngs, callback, begin)
 
 
 def settled(run_dir: Path, root: Path, done) -> dict | None:
@@ -107,11 +112,11 @@ def settled(run_dir: Path, root: Path, done) -> dict | None:
 
 
 def start_run(run_dir: Path, config: Config) -> None:
-    """With the run claimed: clear what an earlier attempt left and write config.yaml."""
+    """With the run claimed: write config.yaml and clear what an earlier attempt left."""
     remove_leftovers(run_dir)
+    atomic_write_text(run_dir / "config.yaml", to_yaml(config))
     for name in OUTPUTS:
         (run_dir / name).unlink(missing_ok=True)
-    atomic_write_text(run_dir / "config.yaml", to_yaml(config))
 
 
 # --- runs trained elsewhere ----------------------------------------------------------------
@@ -180,11 +185,14 @@ def _prepare(config: Config):
     return data, net, rngs
 
 
-def _train_into(run_dir, config, data, net, rngs, callback):
+def _train_into(run_dir, config, data, net, rngs, callback, begin):
+    """``begin()`` (clear the folder, write config.yaml and meta.json), then train; the
+    summary is written however this ends, from what is on disk by then."""
     started = time.perf_counter()
     summary = {"run_id": run_dir.name, "status": "failed", "reason": None}
     log = None
     try:
+        begin()
         log = MetricsLog(run_dir / "metrics.jsonl")
 
         def record(rec):
