@@ -32,7 +32,7 @@ def sweep(
         Optional[list[str]], typer.Option("--set", help="Any axis: --set model.hidden_dims=[100],[200,200] (repeatable).")
     ] = None,
     jobs: Annotated[int, typer.Option("-j", "--jobs", min=1, help="Worker processes (BLAS threads are split among them); with --executor dask and no --scheduler, the local cluster's workers.")] = 1,
-    executor: Annotated[str, typer.Option(
+    executor_name: Annotated[str, typer.Option(
         "--executor", help="Where runs train: auto (serial for -j 1, else processes), serial, processes, or dask "
         "(pip install 'dropcli\\[dask]'; a LocalCluster of -j workers, one per core by default).")] = "auto",
     scheduler: Annotated[Optional[str], typer.Option(
@@ -73,7 +73,7 @@ def sweep(
         config = with_sweep(config, grid)
     check_runs_dir(runs_dir)
     plan = plan_sweep(config, runs_dir)
-    runner = make_executor(executor, jobs=jobs, scheduler=scheduler)
+    executor = make_executor(executor_name, jobs=jobs, scheduler=scheduler)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     kept = []  # failed or diverged earlier, not run again
@@ -85,7 +85,7 @@ def sweep(
 
     def on_event(kind, run, summary):
         if kind == "start":  # the data is checked: from here on the sweep writes
-            where = f" on {runner.description}" if runner.name == "dask" else ""
+            where = f" on {executor.description}" if executor.description else ""
             err.print(f"sweep {plan.sweep_id}: {len(plan.runs)} runs -> {plan.path}{where}", markup=False)
             progress.start()
             return
@@ -102,7 +102,7 @@ def sweep(
 
     try:
         try:
-            summaries = run_sweep(plan, executor=runner, force=force, retry_failed=retry_failed, argv=sys.argv,
+            summaries = run_sweep(plan, executor=executor, force=force, retry_failed=retry_failed, argv=sys.argv,
                                   on_event=on_event)
         finally:
             if progress.live.is_started:

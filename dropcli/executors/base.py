@@ -49,6 +49,7 @@ class SweepJob:
 class Executor(Protocol):
     name: str
     trains_here: bool  # runs load their data on this machine (so the sweep checks it first)
+    description: str | None  # where runs train, for the sweep's start line (set by __enter__)
 
     def __enter__(self) -> "Executor": ...
 

@@ -31,6 +31,7 @@ _WORKERS: set = set()  # worker processes of the sweeps running in this process 
 class ProcessExecutor:
     name = "processes"
     trains_here = True
+    description = None  # nothing worth naming on the sweep's start line
 
     def __init__(self, jobs: int):
         self.jobs = jobs

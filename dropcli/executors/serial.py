@@ -10,6 +10,7 @@ from .base import SweepJob, failed
 class SerialExecutor:
     name = "serial"
     trains_here = True
+    description = None  # nothing worth naming on the sweep's start line
 
     def __enter__(self):
         return self
