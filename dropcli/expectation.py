@@ -39,9 +39,10 @@ def applies(quantity) -> bool:
     return isinstance(quantity, dict) and quantity.get("applicable", True)
 
 
-def _not_applicable(variant: str, name: str) -> dict:
-    note = NOT_PREDICTED[name]
-    note = note.get(variant, "not predicted by this variant") if isinstance(note, dict) else note
+def _not_applicable(variant: str, name: str, note: str | None = None) -> dict:
+    if note is None:
+        note = NOT_PREDICTED[name]
+        note = note.get(variant, "not predicted by this variant") if isinstance(note, dict) else note
     return {"applicable": False, "note": note, "measured": None, "predicted": None, "se": None, "z": None,
             "pass": None}
 
@@ -52,7 +53,7 @@ def _judge(result: dict, variant) -> dict:
         if q not in variant.predicts:
             result[q] = _not_applicable(variant.name, q)
     result["predicts"] = list(variant.predicts)
-    result["pass"] = all(result[q]["pass"] for q in variant.predicts)
+    result["pass"] = all(result[q]["pass"] for q in variant.predicts if applies(result[q]))
     return result
 
 
@@ -104,7 +105,7 @@ def check_dropout(x, keep_prob, variant, rng, *, draws=1, dropout=dropout_forwar
         dropped += int(np.count_nonzero(nonzero & (out == 0)))
     n = x.size * draws
     train_mean = total / n
-    drop_frac = dropped / (n_nonzero * draws) if n_nonzero else 0.0
+    drop_frac = dropped / (n_nonzero * draws) if n_nonzero else None
 
     test_out, _ = dropout(x, k, variant, train=False)
     test_mean = float(test_out.mean(dtype=np.float64))
@@ -127,9 +128,8 @@ def check_dropout(x, keep_prob, variant, rng, *, draws=1, dropout=dropout_forwar
             squares / n, var * in_sq,
             max(np.sqrt(max(v.noise_fourth(k) - var * var, 0.0) * in_4th / n), rounding_se**2),
         ),
-        "dropped_fraction": _quantity(
-            drop_frac, 1 - k, np.sqrt(k * (1 - k) / (n_nonzero * draws)) if n_nonzero else 0.0
-        ),
+        "dropped_fraction": _quantity(drop_frac, 1 - k, np.sqrt(k * (1 - k) / (n_nonzero * draws)))
+        if n_nonzero else _not_applicable(variant, "dropped_fraction", "every input is zero: nothing could be dropped"),
         "test_mean": _quantity(test_mean, t * in_mean, rounding_se),
         "test_zero_fraction": float(np.mean(test_out == 0)),
     }

@@ -344,7 +344,8 @@ def _meta(config: Config, argv, threads) -> dict:
         "platform": platform.platform(),
         "pid": os.getpid(),
         "seed": config.seed,
-        "random_streams": {name: [config.seed, i] for i, name in enumerate(STREAMS)},
+        # Each stream is Generator(PCG64(SeedSequence(entropy, spawn_key=spawn_key))).
+        "random_streams": {name: {"entropy": config.seed, "spawn_key": [i]} for i, name in enumerate(STREAMS)},
         "config_hash": config_hash(config),
         "config": config_to_dict(config),
     }

@@ -52,6 +52,16 @@ def learning_rate_at(epoch: int, base: float, decay: float) -> float:
     return base * decay ** (epoch - 1)
 
 
+def minibatches(n: int, batch_size: int, min_rows: int = 1) -> list[tuple[int, int]]:
+    """The [lo, hi) row ranges of an epoch over n rows. A last batch of fewer than
+    ``min_rows`` rows joins the one before it: batchnorm asks for 2, because one row has
+    no variance (its gradient would be exactly zero and its running variance would shrink)."""
+    bounds = [(lo, min(lo + batch_size, n)) for lo in range(0, n, batch_size)]
+    if len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] < min_rows:
+        bounds[-2:] = [(bounds[-2][0], n)]
+    return bounds
+
+
 def evaluate(net: FullyConnectedNet, X, y, batch_size: int = 1000):
     """Test-mode accuracy and mean cross-entropy of ``net`` on (X, y)."""
     if len(X) == 0:
@@ -83,8 +93,9 @@ def fit(net: FullyConnectedNet, data, settings: TrainSettings, *, order_rng, dro
     sub = eval_rng.permutation(n)[: settings.eval_train_samples]
     X_sub, y_sub = X[sub], y[sub]
     optimizer = make_optimizer(settings.optimizer, learning_rate=settings.learning_rate)
+    batches = minibatches(n, settings.batch_size, min_rows=2 if net.arch.normalization == "batchnorm" else 1)
     # The fused step (forward, backward, update) owns the parameters while training.
-    step = TrainStep(net.arch, net.params, optimizer, min(settings.batch_size, n))
+    step = TrainStep(net.arch, net.params, optimizer, max((hi - lo for lo, hi in batches), default=0))
     net.params = step.params
     history = History()
     grad_norms = GradNorms(net.arch.num_layers)
@@ -109,7 +120,8 @@ def fit(net: FullyConnectedNet, data, settings: TrainSettings, *, order_rng, dro
         }
         if diagnostics is not None:
             record["diagnostics"] = diagnostics
-        if val_acc > history.best_val_acc:
+        # The untrained net (epoch 0) is the best only until a trained epoch exists.
+        if val_acc > history.best_val_acc or history.best_epoch == 0:
             history.best_epoch, history.best_val_acc = epoch, val_acc
             history.best_params = {k: v.copy() for k, v in net.params.items()}
             history.best_state = {k: v.copy() for k, v in net.bn_state.items()}
@@ -119,9 +131,9 @@ def fit(net: FullyConnectedNet, data, settings: TrainSettings, *, order_rng, dro
     def train_epoch(epoch, lr):
         """One pass over a fresh permutation; the mean minibatch loss, or None on divergence."""
         order = order_rng.permutation(n)
-        loss_sum, batches = 0.0, 0
-        for lo in range(0, n, settings.batch_size):
-            idx = order[lo : lo + settings.batch_size]
+        loss_sum = 0.0
+        for lo, hi in batches:
+            idx = order[lo:hi]
             loss, net.bn_state = step(X, y, idx, net.bn_state, rng=dropout_rng, lr=lr, max_norm=settings.max_norm)
             history.iterations += 1
             if not math.isfinite(loss):  # the step left the parameters as they were
@@ -130,10 +142,9 @@ def fit(net: FullyConnectedNet, data, settings: TrainSettings, *, order_rng, dro
             if settings.diagnostics:
                 grad_norms.add(step.grads)
             loss_sum += loss
-            batches += 1
             if settings.log_every and history.iterations % settings.log_every == 0:
                 emit({"kind": "iteration", "epoch": epoch, "iteration": history.iterations, "loss": loss})
-        return loss_sum / batches
+        return loss_sum / len(batches)
 
     end_epoch(0, None, None, start)  # the untrained net, for the curves' first point
     # A diverging run overflows on its way to a non-finite loss, which is detected and

@@ -101,6 +101,16 @@ def test_check_dropout_catches_the_wrong_scaling(x):
     assert not result["pass"]
 
 
+@pytest.mark.parametrize("variant", ["inverted", "vanilla"])
+def test_check_dropout_on_all_zero_inputs_passes_with_nothing_to_drop(variant):
+    """A dead relu layer: every input is zero, so no dropped fraction can be measured."""
+    result = check_dropout(np.zeros((20, 30), np.float32), 0.5, variant, np.random.default_rng(0), draws=20)
+    assert result["pass"]
+    assert result["dropped_fraction"]["applicable"] is False
+    assert "nothing could be dropped" in result["dropped_fraction"]["note"]
+    assert result["train_mean"]["pass"] and result["test_mean"]["pass"]
+
+
 def test_check_dropout_catches_p_read_as_drop_rate(x):
     """The seed's bug: cs231n code that reads p as the drop rate zeroes 1 - keep."""
     def swapped(x, keep_prob, variant, *, train, rng=None):

@@ -127,3 +127,57 @@ def test_float32_and_float64_reach_the_same_accuracy():
     # Same masks and batches: the two precisions differ only by rounding; on 300 validation
     # examples that moves at most a handful of predictions.
     assert abs(accs[np.float32] - accs[np.float64]) <= 3 / 300 + 1e-9
+
+
+def test_the_untrained_net_is_never_kept_once_an_epoch_is_trained(monkeypatch):
+    """Even when epoch 0 scores best on validation, the kept parameters are a trained
+    epoch's (the one runner's summary names), not the initial weights."""
+    import dropcli.train as train
+
+    val_accs = iter([0.9, 0.2, 0.4, 0.3])  # epochs 0..3: the untrained net looks best
+    real = train.evaluate
+    monkeypatch.setattr(train, "evaluate", lambda net, X, y, batch_size=1000: (next(val_accs), real(net, X, y)[1]))
+    net, history, records = run(epochs=3)
+    assert [r["val_acc"] for r in records] == [0.9, 0.2, 0.4, 0.3]
+    assert history.best_epoch == 2 and history.best_val_acc == 0.4
+    init = FullyConnectedNet([64, 64], input_dim=64, num_classes=10, keep_prob=0.5, weight_scale="he", seed=0)
+    assert not np.array_equal(net.params["W1"], init.params["W1"])
+
+
+def test_with_batchnorm_a_one_row_remainder_joins_the_batch_before(monkeypatch):
+    from dropcli.train import minibatches
+
+    assert minibatches(101, 50) == [(0, 50), (50, 100), (100, 101)]
+    assert minibatches(101, 50, min_rows=2) == [(0, 50), (50, 101)]
+    assert minibatches(102, 50, min_rows=2) == [(0, 50), (50, 100), (100, 102)]
+    assert minibatches(1, 50, min_rows=2) == [(0, 1)]  # nothing to join
+    sizes = []
+    real = TrainStep.__call__
+    monkeypatch.setattr(TrainStep, "__call__", lambda self, X, y, idx, *a, **kw: (sizes.append(len(idx)),
+                                                                                  real(self, X, y, idx, *a, **kw))[1])
+    rngs = streams(0)
+    data = load_data(default_config().data.model_copy(update={"num_train": 101, "num_val": 50}), rngs["data"])
+    for norm, expected in ((None, [50, 50, 1]), ("batchnorm", [50, 51])):
+        sizes.clear()
+        net = FullyConnectedNet([16], input_dim=64, num_classes=10, normalization=norm, seed=0)
+        history = fit(net, data, TrainSettings(epochs=1, batch_size=50), order_rng=streams(0)["order"],
+                      dropout_rng=rngs["dropout"], eval_rng=rngs["eval"])
+        assert sizes == expected
+        assert history.status == "completed"
+        if norm:  # the last step moved the first layer: a 1-row batch would give it a zero gradient
+            assert np.all(np.isfinite(net.bn_state["running_var1"])) and net.bn_state["running_var1"].min() > 0
+
+
+def test_meta_json_names_each_random_stream_so_it_can_be_rebuilt(tmp_path):
+    import json
+
+    from dropcli.runner import train_run
+
+    config = default_config().model_copy(update={"seed": 3})
+    config = config.model_copy(update={"train": config.train.model_copy(update={"epochs": 1})})
+    summary = train_run(config, tmp_path)
+    meta = json.loads((tmp_path / summary["run_id"] / "meta.json").read_text())
+    ours = streams(3)
+    for name, spec in meta["random_streams"].items():
+        rebuilt = np.random.Generator(np.random.PCG64(np.random.SeedSequence(spec["entropy"], spawn_key=spec["spawn_key"])))
+        assert rebuilt.random() == ours[name].random(), name
