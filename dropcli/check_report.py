@@ -7,6 +7,7 @@ the index. Files are written atomically.
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from itertools import pairwise
 from pathlib import Path
 
 from .runs import atomic_write_text, write_json
@@ -24,6 +25,15 @@ def _cells(q) -> tuple[str, str]:
     if not _applies(q):
         return "n/a", "-"
     return f"{q['measured']:.4f} ({q['predicted']:.4f})", f"{q['z']:+.2f}"
+
+
+def _sci(value) -> str:
+    return "-" if value is None else f"{value:.1e}"
+
+
+def grad_result(g: dict) -> str:
+    """'pass (rel. error)', 'pass (abs. difference)', 'pass (rel. error and abs. difference)' or 'FAIL'."""
+    return f"pass ({g['passed_by']})" if g["pass"] else "FAIL"
 
 
 def new_check_dir(runs_dir: Path) -> Path:
@@ -47,6 +57,10 @@ def write_check_report(results: dict, out_dir: Path) -> list[Path]:
 
 def render_markdown(results: dict, figure_name: str) -> str:
     verdict = "PASS" if results["pass"] else "FAIL"
+    firsts = {g["kind"]: g for g in results["gradients"]}.values()  # one row per kind: layer, net
+    floors = "; ".join(f"{'whole nets' if g['kind'] == 'net' else 'layers'}: " + (
+        f"{g['rel_floor']:.0e} = {g['atol']:.0e} / {g['threshold']:.0e}" if g["atol"] else "0, so every entry")
+        for g in firsts)
     lines = [
         f"# dropcli check: {verdict}",
         "",
@@ -55,6 +69,11 @@ def render_markdown(results: dict, figure_name: str) -> str:
         "that variant). DropConnect is checked on the output of a 500 -> 500 affine layer with mean weights",
         "(1 + N(0, 1/4)) / 500; Gaussian noise drops nothing, and a Bernoulli mask's variance follows from its",
         "mean and the fraction it drops.",
+        "",
+        "Note: \"fraction dropped\" is measured among the non-zero inputs (a zero looks the same kept or dropped). "
+        "cs231n's notebook docstring meant `p` as the probability of keeping a unit, but some write-ups (one of "
+        "the blog posts dropcli started from among them) read it as the drop rate, so dropcli always says "
+        "keep_prob and drop rate = 1 - keep_prob explicitly.",
         "",
         "| variant | keep_prob | drop rate | input mean | train-time mean (pred) | z | train-time variance (pred) | z "
         "| test-time mean (pred) | fraction dropped (pred) | z | test zero fraction | result |",
@@ -76,50 +95,87 @@ def render_markdown(results: dict, figure_name: str) -> str:
         "",
         "## Gradient checks (float64)",
         "",
-        "Relative error |a - n| / (|a| + |n|) per entry (cs231n's), maximised; for whole nets",
-        "differences below the numeric resolution (atol) are forgiven, and the norm-wise error",
-        "||a - n|| / (||a|| + ||n||) and the largest absolute difference are shown too.",
+        "Relative error |a - n| / (|a| + |n|) per entry (cs231n's), maximised over the entries whose",
+        f"|a| + |n| exceeds a floor of atol / threshold ({floors}): below",
+        "it, threshold x (|a| + |n|) is smaller than the numeric gradient's absolute accuracy (finite differences",
+        "resolve a whole net's gradient to ~1e-10), so a relative error there measures the finite difference, not",
+        "the gradient. A check passes when every entry is within atol + threshold x (|a| + |n|); the result says",
+        "which criterion the check meets: rel. error <= threshold, largest absolute difference (max abs diff)",
+        "<= atol, or both. The norm-wise error ||a - n|| / (||a|| + ||n||) is shown for comparison.",
         "",
-        "| check | rel. error | threshold | norm-wise | max abs diff | result |",
-        "|---|---|---|---|---|---|",
+        "| check | rel. error | threshold | max abs diff | atol | norm-wise | result |",
+        "|---|---|---|---|---|---|---|",
     ]
     for g in results["gradients"]:
-        normwise = "-" if g.get("normwise") is None else f"{g['normwise']:.1e}"
         lines.append(
-            f"| {g['name']} | {g['rel_error']:.1e} | {g['threshold']:.0e} | {normwise} | {g['max_abs_diff']:.1e} "
-            f"| {'pass' if g['pass'] else 'FAIL'} |"
+            f"| {g['name']} | {_sci(g['rel_error'])} | {g['threshold']:.0e} | {g['max_abs_diff']:.1e} "
+            f"| {g['atol']:g} | {_sci(g['normwise'])} | {grad_result(g)} |"
         )
     return "\n".join(lines) + "\n"
 
 
+YLABEL = {"train_mean": "mean of the train-time output", "train_var": "variance of the train-time output",
+          "dropped_fraction": "fraction of non-zero inputs dropped", "test_mean": "mean of the test-time output"}
+
+
 def _write_figure(results: dict, path: Path) -> None:
-    from .figures import new_figure as _figure
     from .figures import save_figure
+
+    save_figure(expectation_figure(results), path)
+
+
+def expectation_figure(results: dict):
+    """Measured (markers, bars of z_tol standard errors) vs predicted (dotted) per quantity and
+    keep_prob, one marker shape per variant, with the measured input mean as a dashed line."""
+    from matplotlib.lines import Line2D
+
+    from .figures import new_figure as _figure
 
     rows = results["expectation"]
     variants = list(dict.fromkeys(r["variant"] for r in rows))
     panels = [q for q in ("train_mean", "train_var", "test_mean", "dropped_fraction")
               if any(_applies(r.get(q)) for r in rows)]
-    fig = _figure(4.3 * len(panels), 4)
+    input_mean = rows[0]["input_mean"]  # one input x for every row
+    # Variants that predict the same value (inverted, gaussian and dropconnect's means, say) would
+    # hide each other: shift each variant sideways by a fraction of the gap between keep_probs.
+    keeps = sorted({r["keep_prob"] for r in rows})
+    dodge = 0.12 * min((b - a for a, b in pairwise(keeps)), default=0.5)
+    # The reference line's label: in the widest gap between keep_probs, or right of a single one.
+    gap = max(pairwise(keeps), key=lambda g: g[1] - g[0], default=(keeps[0] + 1.5 * dodge, keeps[0] + 3 * dodge))
+    label_x = sum(gap) / 2
+    styles = list(zip(variants, ("tab:blue", "tab:orange", "tab:green", "tab:red"), "os^D"))
+    fig = _figure(4.3 * len(panels) + 1.8, 4)
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
-    for variant, color in zip(variants, ("tab:blue", "tab:orange", "tab:green", "tab:red")):
+    for j, (variant, color, marker) in enumerate(styles):
+        shift = (j - (len(styles) - 1) / 2) * dodge
         rs = sorted((r for r in rows if r["variant"] == variant), key=lambda r: r["keep_prob"])
         for ax, q in zip(axes, panels):
             shown = [r for r in rs if _applies(r.get(q))]
             if not shown:
                 continue
-            keeps = [r["keep_prob"] for r in shown]
-            measured = [r[q]["measured"] for r in shown]
+            xs = [r["keep_prob"] + shift for r in shown]
             bars = [results["z_tol"] * r[q]["se"] for r in shown]
-            ax.errorbar(keeps, measured, yerr=bars, fmt="o", color=color, capsize=3, label=f"{variant} measured")
-            ax.plot(keeps, [r[q]["predicted"] for r in shown], "--", color=color, label=f"{variant} predicted")
+            ax.plot(xs, [r[q]["predicted"] for r in shown], ":", marker="_", markersize=14, color=color)
+            ax.errorbar(xs, [r[q]["measured"] for r in shown], yerr=bars, fmt=marker, color=color, capsize=3,
+                        markersize=5, label=f"{variant} measured")
     for ax, q in zip(axes, panels):
         ax.set_title(LABEL[q] + (" (log scale)" if q == "train_var" else ""))
         if q == "train_var":  # Gaussian noise on units and DropConnect's averaged noise differ by orders
             ax.set_yscale("log")
+        if q in ("train_mean", "test_mean"):  # wide and pale: the predictions at the same height stay visible
+            ax.axhline(input_mean, color="0.6", linestyle="--", linewidth=2.5, zorder=0, label="input mean")
+            ax.text(label_x, input_mean, "input mean", ha="center", va="top", fontsize=8, color="0.4")
+        ax.set_xticks(keeps, [f"{k:g}" for k in keeps])
+        ax.set_xlim(keeps[0] - 3 * dodge, keeps[-1] + 3 * dodge)
         ax.set_xlabel("keep_prob (drop rate = 1 - keep_prob)")
+        ax.set_ylabel(YLABEL[q])
         ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=8)
-    fig.suptitle(f"Dropout expectation check on N(0,1) + 10 (bars: ±{results['z_tol']:g} se)")
-    fig.tight_layout()
-    save_figure(fig, path)
+    handles = [Line2D([], [], color=c, marker=m, linestyle="none", label=f"{v} measured") for v, c, m in styles]
+    handles += [Line2D([], [], color="k", linestyle=":", marker="_", markersize=14, label="predicted"),
+                Line2D([], [], color="0.6", linestyle="--", linewidth=2.5,
+                       label=f"input mean\n(measured, {input_mean:.4f})")]
+    fig.legend(handles=handles, loc="center right", fontsize=8, frameon=False)
+    fig.suptitle(f"Dropout expectation check on N(0,1) + 10 (bars: ±{results['z_tol']:g} se; "
+                 "variants shifted sideways around each keep_prob)")
+    fig.tight_layout(rect=(0, 0, 1 - 1.8 / fig.get_figwidth(), 1))
+    return fig
