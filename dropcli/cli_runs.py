@@ -10,10 +10,74 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich import box
 from rich.table import Table
 from rich.text import Text
 
 from .cli import app, err, handle_errors, out, pct
+
+
+# --- tables that fit the terminal without cutting a cell ----------------------------------
+
+
+def print_table(heading: str, header: list[str], rows: list[list], *, same=(), droppable=(), right=()) -> None:
+    """Print ``heading`` and a table of ``rows`` (str or Text cells) whose cells are never
+    cut: a run id must stay whole to be copied into `dropcli eval`.
+
+    Columns named in ``same`` whose cells are equal in every row are left out and named
+    in the heading instead ("all: variant inverted"). If the table is wider than the
+    terminal, its headers wrap between words, then the columns named in ``droppable`` are
+    left out, in that order; a table still too wide is printed whole (the terminal wraps
+    its lines) rather than cut. ``right``: the columns aligned right (numbers).
+    """
+    rows = [[c if isinstance(c, Text) else Text(str(c)) for c in row] for row in rows]
+    shown = list(range(len(header)))
+    notes = []
+    for i, name in enumerate(header):
+        if name in same and rows and len({r[i].plain for r in rows}) == 1:
+            shown.remove(i)
+            notes.append(f"{name} {rows[0][i].plain}")
+    if notes:
+        heading += f"; all: {', '.join(notes)}"
+    table = _table(header, rows, shown, wrap_headers=False, right=right)
+    if _width(table) > out.width:
+        table = _table(header, rows, shown, wrap_headers=True, right=right)
+    for name in droppable:
+        if _width(table) <= out.width:
+            break
+        if name in header and header.index(name) in shown:
+            shown.remove(header.index(name))
+            table = _table(header, rows, shown, wrap_headers=True, right=right)
+    out.print(heading, markup=False, highlight=False)
+    width = _width(table)
+    if width <= out.width:
+        out.print(table)
+    else:  # nothing more to leave out: print it whole (the terminal wraps its lines)
+        from rich.console import Console
+
+        Console(file=out.file, width=width, force_terminal=out.is_terminal, color_system=out.color_system).print(table)
+
+
+def _table(header, rows, shown, *, wrap_headers, right=()) -> Table:
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True)
+    for i in shown:
+        head = max(map(len, header[i].split())) if wrap_headers else len(header[i])
+        table.add_column(header[i], width=max([head] + [r[i].cell_len for r in rows]),
+                         justify="right" if header[i] in right else "left")
+    for r in rows:
+        table.add_row(*[r[i] for i in shown])
+    return table
+
+
+def _width(table: Table) -> int:
+    from rich.measure import Measurement
+
+    return Measurement.get(out, out.options.update_width(10_000), table).maximum
+
+
+def status_text(status) -> Text:
+    style = {"completed": "green", "running": "yellow", "pending": "yellow"}.get(status, "red")
+    return Text(str(status), style=style)
 
 
 @app.command(name="eval")
@@ -26,9 +90,11 @@ def eval_(
 ):
     """Weight scaling vs Monte-Carlo dropout averaging on a trained run.
 
-    Accuracy of the deterministic test-time pass and of averaging the softmax of T passes
-    with fresh dropout masks (repeated for error bars), plus the predictive entropy of
-    right and wrong predictions. Writes RUN/mc_eval.json and RUN/mc_eval.png.
+    Accuracy of the deterministic test-time pass ("weight scaling") of the run's
+    best-val checkpoint (params.npz) and of averaging the softmax of T passes with fresh
+    dropout masks (repeated for error bars), plus the predictive entropy of right and
+    wrong predictions. Writes RUN/mc_eval.json and RUN/mc_eval.png. A run without
+    dropout has nothing to compare: eval says so and writes nothing.
 
     Example:  dropcli eval runs/digits-1a2b3c4d --mc 1,10,50,100 --repeats 5
     """
@@ -45,20 +111,35 @@ def eval_(
         raise ConfigError(f"{run}: not a run folder (no config.yaml)")
     with err.status(Text(f"evaluating {run.name}...")):
         result = evaluate_run(run, ts, repeats, seed)
+    if result is None:
+        out.print("no dropout layers (keep_prob 1, input keep_prob 1): Monte-Carlo averaging equals weight scaling; "
+                  "nothing to compare", markup=False, highlight=False, soft_wrap=True)
+        return
+    out.print(f"run {result['run_id']}: {result['variant']} dropout, keep_prob {result['keep_prob']:g} (drop rate "
+              f"{result['drop_rate']:.3g}), input keep_prob {result['input_keep_prob']:g}", markup=False)
+    out.print(f"weight scaling: one deterministic test-time pass of the best-val checkpoint (params.npz, epoch "
+              f"{result.get('checkpoint_epoch', '?')}); MC: the softmax averaged over T passes with fresh dropout "
+              f"masks, {repeats} repeats per T", markup=False)
     for name, s in result["splits"].items():
-        table = Table(title=f"{name}: keep_prob {result['keep_prob']:g} (drop rate {result['drop_rate']:g}), "
-                            f"{result['variant']}; weight scaling {pct(s['weight_scaling_acc'])}")
-        for col in ("T", "MC accuracy (mean)", "95% CI", "N"):
-            table.add_column(col, justify="right")
-        for m in s["mc"]:
-            table.add_row(str(m["T"]), pct(m["mean"]), "-" if m["ci95"] is None else f"±{100 * m['ci95']:.2f}%", str(m["n"]))
-        out.print(table)
+        rows = [[str(m["T"]), pct(m["mean"]), _ci(m), str(m["n"])] for m in s["mc"]]
+        out.print()
+        print_table(f"{name} split: weight scaling {pct(s['weight_scaling_acc'])}",
+                    ["T", "MC accuracy (mean)", "95% CI", "N"], rows, right=("T", "MC accuracy (mean)", "N"))
         e = s["entropy"]
         if e["mean_entropy_wrong"] is not None and e["mean_entropy_correct"] is not None:
-            out.print(f"  predictive entropy (T={result['ts'][-1]}): right {e['mean_entropy_correct']:.3f}, "
+            out.print(f"predictive entropy (T={result['ts'][-1]}): right {e['mean_entropy_correct']:.3f}, "
                       f"wrong {e['mean_entropy_wrong']:.3f} nats; AUROC of entropy for errors "
                       f"{e['auroc_entropy_vs_error']:.3f} ({e['errors']} errors of {e['examples']})")
-    out.print(f"wrote {run / 'mc_eval.json'} and {run / 'mc_eval.png'}", markup=False)
+    out.print("\nwrote")
+    for path in (run / "mc_eval.json", run / "mc_eval.png"):
+        out.print(f"  {path}", markup=False, highlight=False, soft_wrap=True)
+
+
+def _ci(m: dict) -> str:
+    if m["ci95"] is None:
+        return "-"
+    ci = f"{100 * m['ci95']:.2f}"
+    return f"±{ci}%" + (f" (all {m['n']} tied)" if ci == "0.00" else "")
 
 
 @app.command()
@@ -71,11 +152,13 @@ def plot(
     Example:  dropcli plot runs/   (then open runs/report.html)
     """
     from .report import plot_all
+    from .report_format import plural
 
     result = plot_all(runs_dir)
     for warning in result.warnings:
         err.print(Text("warning: ", style="yellow") + Text(warning))
-    out.print(f"wrote {len(result.files)} files; open {runs_dir / 'report.html'}", markup=False)
+    out.print(f"wrote {plural(len(result.files), 'file')}; open {runs_dir / 'report.html'}", markup=False,
+              soft_wrap=True)
 
 
 @app.command()
@@ -83,7 +166,12 @@ def plot(
 def runs(
     runs_dir: Annotated[Path, typer.Argument(metavar="[RUNS_DIR]", help="The runs folder.")] = Path("runs"),
 ):
-    """List runs with status, key parameters, accuracies and time.
+    """List runs, one table per sweep (in grid order), with status, key parameters, accuracies and time.
+
+    Run ids are never cut, so they can be copied into `dropcli eval`. A value
+    shared by every run of a table (status, variant, ...) is named once above
+    it; on a narrow terminal the time, norm, epochs and best val columns are
+    left out, in that order, before anything would be cut.
 
     Statuses: completed, diverged, interrupted, failed, corrupt (unreadable
     summary.json), running, crashed (stopped without a summary), pending.
@@ -93,6 +181,7 @@ def runs(
     Example:  dropcli runs runs/
     """
     from .errors import RunStoreError
+    from .report_format import plural
     from .runs import find_runs, read_run
 
     if not runs_dir.is_dir():
@@ -100,23 +189,44 @@ def runs(
     paths = find_runs(runs_dir)
     if not paths:
         raise RunStoreError(f"{runs_dir}: no runs found (run `dropcli train` or `dropcli sweep` first)")
-    table = Table(title=str(runs_dir))
-    for col in ("run", "status", "keep_prob", "variant", "norm", "seed", "epochs", "final val", "best val", "time"):
-        table.add_column(col)
-    warnings = []
+    folders: dict[Path, list[Path]] = {}  # a sweep (or runs_dir, for single runs) -> its runs
     for path in paths:
-        name = str(path.relative_to(runs_dir))
-        try:
-            r = read_run(path)
-        except RunStoreError as e:
-            warnings.append(str(e))
-            table.add_row(name, "unreadable", *["-"] * 8)
-            continue
-        warnings += r.warnings
-        table.add_row(*map(Text, (name, r.status, *_run_cells(r))))
-    out.print(table)
+        folders.setdefault(path.parent, []).append(path)
+    header = ["run", "status", "keep_prob", "drop rate", "variant", "norm", "seed", "epochs", "final val",
+              "best val", "time"]
+    warnings = []
+    for n, (folder, members) in enumerate(folders.items()):
+        rows = []
+        for path in members if folder == runs_dir else _grid_order(folder, members):
+            try:
+                r = read_run(path)
+            except RunStoreError as e:
+                warnings.append(str(e))
+                rows.append([path.name, status_text("unreadable"), *["-"] * 9])
+                continue
+            warnings += r.warnings
+            rows.append([path.name, status_text(r.status), *_run_cells(r)])
+        what = f"single runs in {runs_dir}" if folder == runs_dir else f"sweep {folder.name}"
+        if n:
+            out.print()
+        print_table(f"{what}: {plural(len(rows), 'run')}", header, rows, same=("status", "variant", "norm", "epochs"),
+                    droppable=("time", "norm", "epochs", "best val"), right=("final val", "best val", "time"))
     for warning in warnings:
         err.print(Text("warning: ", style="yellow") + Text(warning))
+
+
+def _grid_order(sweep_dir: Path, paths: list[Path]) -> list[Path]:
+    """A sweep's runs in the order of its grid (sweep.yaml), any others after them."""
+    import yaml
+
+    from .runs import listed_runs
+
+    try:
+        spec = yaml.safe_load((sweep_dir / "sweep.yaml").read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError, yaml.YAMLError):
+        spec = None  # the runs are still listed, by name
+    order = {run_id: i for i, run_id in enumerate(listed_runs(spec))}
+    return sorted(paths, key=lambda p: (order.get(p.name, len(order)), p.name))
 
 
 def _run_cells(r) -> list[str]:
@@ -126,8 +236,10 @@ def _run_cells(r) -> list[str]:
     s = d(r.summary)
     final, best = d(s.get("final")), d(s.get("best"))
     epoch = r.metrics[-1].get("epoch") if r.metrics else 0
+    keep = r.value("dropout.keep_prob")
     return [
-        str(r.value("dropout.keep_prob")), str(r.value("dropout.variant")), str(r.value("model.normalization")),
+        f"{keep:g}" if num(keep) else str(keep), f"{1 - keep:.3g}" if num(keep) else "-",
+        str(r.value("dropout.variant")), str(r.value("model.normalization")),
         str(r.value("seed")), f"{epoch}/{r.value('train.epochs')}",
         *[pct(v) if num(v) else "-" for v in (final.get("val_acc"), best.get("val_acc"))],
         f"{s['wall_time']:.1f}s" if num(s.get("wall_time")) else "-",

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.table import Table
 from rich.text import Text
 
 from .cli import (
@@ -57,6 +56,7 @@ def sweep(
 
     Example:  dropcli sweep --keep 0.25,0.5,1 --seeds 0,1,2 -j 2
     """
+    from .report_format import plural
     from .config import parse_sweep_values, with_sweep
     from .executors import make_executor
     from .sweep import plan_sweep, run_sweep
@@ -86,7 +86,7 @@ def sweep(
     def on_event(kind, run, summary):
         if kind == "start":  # the data is checked: from here on the sweep writes
             where = f" on {executor.description}" if executor.description else ""
-            err.print(f"sweep {plan.sweep_id}: {len(plan.runs)} runs -> {plan.path}{where}", markup=False)
+            err.print(f"sweep {plan.sweep_id}: {plural(len(plan.runs), 'run')} -> {plan.path}{where}", markup=False)
             progress.start()
             return
         status = summary.get("status")
@@ -119,32 +119,44 @@ def sweep(
         raise typer.Exit(EXIT_INTERRUPTED) from None
     _print_sweep_table(plan, summaries)
     if kept:
-        err.print(f"{len(kept)} runs that {' or '.join(sorted(set(kept)))} before were not run again "
-                  "(--retry-failed runs them again)")
-    out.print(f"sweep folder: {plan.path}   next: dropcli plot {plan.path.parent}", markup=False)
+        err.print(f"{plural(len(kept), 'run')} that {' or '.join(sorted(set(kept)))} before "
+                  f"{'was' if len(kept) == 1 else 'were'} not run again (--retry-failed runs them again)")
+    out.print(f"sweep folder: {plan.path}", markup=False, soft_wrap=True)
+    out.print(f"next: dropcli plot {plan.path.parent}   (run ids: dropcli runs {plan.path.parent})", markup=False,
+              soft_wrap=True)
     if any(s.get("status") != "completed" for s in summaries):
         raise typer.Exit(EXIT_RUN_FAILED)
 
 
 def _print_sweep_table(plan, summaries):
+    from .cli_runs import print_table, status_text
+    from .report_format import plural
+
     varying = [k for k, v in plan.axes.items() if len(v) > 1]
-    table = Table(title=f"sweep {plan.sweep_id}")
-    for col in varying:
-        table.add_column(col.rsplit(".", 1)[-1])  # keep_prob, not dropout.keep_prob
+    # keep_prob and drop rate side by side, after the other swept values and before seed
+    keys = [k for k in varying if k not in ("dropout.keep_prob", "seed")]
+    keys += [k for k in ("dropout.keep_prob", "seed") if k in varying]
+    header = [k.rsplit(".", 1)[-1] for k in keys]  # keep_prob, not dropout.keep_prob
     if "dropout.keep_prob" in varying:
-        table.add_column("drop rate")
-    for col in ("final val", "best val", "train-val gap", "status"):
-        table.add_column(col, justify="right")
+        header.insert(keys.index("dropout.keep_prob") + 1, "drop rate")
+    header += ["final val", "best val", "test acc", "train-val gap", "status"]
+    rows = []
     for run, s in zip(plan.runs, summaries):
-        final, best = s.get("final") or {}, s.get("best") or {}
+        final, best, test = s.get("final") or {}, s.get("best") or {}, s.get("test") or {}
         gap = None
         if final.get("train_acc") is not None and final.get("val_acc") is not None:
             gap = final["train_acc"] - final["val_acc"]
-        cells = [str(list(v) if isinstance(v, tuple) else v) for v in (run.values[k] for k in varying)]
+        cells = [_value(run.values[k]) for k in keys]
         if "dropout.keep_prob" in varying:
-            cells.append(f"{1 - run.values['dropout.keep_prob']:.3g}")
-        status = s.get("status", "?")
-        style = "green" if status == "completed" else "red"
-        cells += [pct(final.get("val_acc")), pct(best.get("val_acc")), pct(gap), f"[{style}]{status}[/]"]
-        table.add_row(*cells)
-    out.print(table)
+            cells.insert(keys.index("dropout.keep_prob") + 1, f"{1 - run.values['dropout.keep_prob']:.3g}")
+        cells += [pct(final.get("val_acc")), pct(best.get("val_acc")), pct(test.get("acc")), pct(gap),
+                  status_text(s.get("status", "?"))]
+        rows.append(cells)
+    print_table(f"sweep {plan.sweep_id}: {plural(len(rows), 'run')}", header, rows, same=("status",),
+                right=("final val", "best val", "test acc", "train-val gap"))
+
+
+def _value(v) -> str:
+    if isinstance(v, float):
+        return f"{v:g}"
+    return str(list(v) if isinstance(v, tuple) else v)

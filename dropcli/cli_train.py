@@ -67,26 +67,31 @@ def train(
         raise typer.Exit(EXIT_INTERRUPTED) from None
     finally:
         stop_progress()
-    _print_run_summary(summary, runs_dir / summary["run_id"])
+    _print_run_summary(summary, runs_dir / summary["run_id"], config)
     if summary.get("status") != "completed":
         raise typer.Exit(EXIT_RUN_FAILED)
 
 
-def _print_run_summary(summary, path):
+def _print_run_summary(summary, path, config):
     if summary.get("reused_from"):
         err.print(f"already completed in {summary['reused_from']}; linked its files in (use --force to train "
-                  f"again): {path}", markup=False)
+                  f"again): {path}", markup=False, soft_wrap=True)
     elif summary.get("skipped"):
-        err.print(f"already completed (use --force to train again): {path}", markup=False)
+        err.print(f"already completed (use --force to train again): {path}", markup=False, soft_wrap=True)
     table = Table(title=f"run {summary['run_id']}", show_header=False)
+    table.add_column(no_wrap=True)
+    table.add_column()
     best, final, test = summary.get("best") or {}, summary.get("final") or {}, summary.get("test") or {}
     rows = [
         ("status", summary.get("status")),
         ("keep_prob / drop rate", f"{summary.get('keep_prob')} / {summary.get('drop_rate'):.3g}"),
+        ("input keep_prob", summary.get("input_keep_prob")),
+        ("variant / normalization", f"{summary.get('variant')} / {summary.get('normalization')}"),
+        ("seed", config.seed),
         ("epochs", f"{summary.get('epochs_completed')} of {summary.get('epochs')}"),
         ("final train / val acc", f"{pct(final.get('train_acc'))} / {pct(final.get('val_acc'))}"),
         ("best val acc (epoch)", f"{pct(best.get('val_acc'))} ({best.get('epoch')})"),
-        ("test acc (best params)", pct(test.get("acc"))),
+        ("test acc (best-val params)", pct(test.get("acc"))),
         ("wall time", f"{summary.get('wall_time', 0):.1f} s"),
     ]
     if summary.get("reason"):
@@ -94,4 +99,4 @@ def _print_run_summary(summary, path):
     for k, v in rows:
         table.add_row(k, str(v))
     out.print(table)
-    out.print(f"run folder: {path}", markup=False)
+    out.print(f"run folder: {path}", markup=False, soft_wrap=True)

@@ -33,6 +33,15 @@ def save_figure(fig, path: Path) -> Path:
     return Path(path)
 
 
+def save_or_remove(fig, path: Path) -> Path | None:
+    """``save_figure``, or with no figure (nothing to draw) remove the file an earlier
+    ``dropcli plot`` left at ``path``, so that no report links a stale figure."""
+    if fig is None:
+        Path(path).unlink(missing_ok=True)
+        return None
+    return save_figure(fig, path)
+
+
 def metric_column(records: list[dict], key: str) -> np.ndarray:
     """One metric per epoch record as floats; missing or non-finite values are nan."""
     out = [r.get(key) for r in records]

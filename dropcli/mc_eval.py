@@ -9,7 +9,9 @@ test mode) and averages their softmax probabilities (Srivastava et al. 2014, sec
 predictive entropy of the averaged probabilities (Gal & Ghahramani 2016) is compared
 between correctly and wrongly classified examples.
 
-Results go to ``RUN/mc_eval.json`` and ``RUN/mc_eval.png``.
+Both are measured with the run's best-val checkpoint (``params.npz``). Results go to
+``RUN/mc_eval.json`` and ``RUN/mc_eval.png``. A run without dropout (keep_prob =
+input_keep_prob = 1) has nothing to compare: every pass is the deterministic one.
 """
 
 from __future__ import annotations
@@ -68,8 +70,16 @@ def entropy_summary(probs, y):
     return out
 
 
-def evaluate_run(run_dir: Path, ts=(1, 5, 10, 50, 100), repeats=5, seed=0) -> dict:
-    """Weight scaling and MC averaging for a completed run; writes mc_eval.json/.png."""
+def has_dropout(config) -> bool:
+    """True if the net drops anything: hidden units (or weights) or inputs."""
+    return config.dropout.keep_prob < 1 or config.dropout.input_keep_prob < 1
+
+
+def evaluate_run(run_dir: Path, ts=(1, 5, 10, 50, 100), repeats=5, seed=0) -> dict | None:
+    """Weight scaling and MC averaging for a completed run; writes mc_eval.json/.png.
+
+    None, and nothing written, for a run without dropout (MC averaging would equal weight
+    scaling exactly)."""
     from .config import load_config
     from .data import load_data
     from .nn import streams
@@ -81,11 +91,14 @@ def evaluate_run(run_dir: Path, ts=(1, 5, 10, 50, 100), repeats=5, seed=0) -> di
     if not (run_dir / "params.npz").is_file() or not summary:
         raise RunStoreError(f"{run_dir}: not a finished run (no params.npz or summary.json); train it first")
     config = load_config(run_dir / "config.yaml")
+    if not has_dropout(config):
+        return None
     data = load_data(config.data, streams(config.seed)["data"], dtype=np.dtype(config.train.dtype))
     net = load_params(run_dir, config, data.input_dim, data.num_classes)
     result = {"run_id": run_dir.name, "keep_prob": config.dropout.keep_prob,
               "drop_rate": 1 - config.dropout.keep_prob, "input_keep_prob": config.dropout.input_keep_prob,
-              "variant": config.dropout.variant, "ts": sorted(ts), "repeats": repeats, "seed": seed, "splits": {}}
+              "variant": config.dropout.variant, "checkpoint_epoch": (summary.get("best") or {}).get("epoch"),
+              "ts": sorted(ts), "repeats": repeats, "seed": seed, "splits": {}}
     splits = {"val": (data.X_val, data.y_val)}
     if data.X_test is not None and len(data.X_test):
         splits["test"] = (data.X_test, data.y_test)

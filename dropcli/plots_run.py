@@ -4,8 +4,13 @@ Everything here reads a ``RunRecord`` (``dropcli.runs``), never live training ob
 writes one PNG per call, atomically (``figures.save_figure``):
 
     curves.png       accuracy and loss per epoch
-    expectation.png  measured vs predicted dropout statistics per layer
+    expectation.png  per dropout layer: the mean entering it, train- and test-time output
+                     means against the variant's predictions, and the z of every check
     diagnostics.png  gradient norm, activation mean / std, dead relu units per layer
+
+``plot_expectation`` and ``plot_diagnostics`` have ``*_figure`` twins that build the
+``Figure`` without writing it (None when there is nothing to draw; ``plot_*`` then
+removes a stale file).
 
 Matplotlib is imported only when a figure is drawn (see ``dropcli.figures``).
 """
@@ -18,7 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from .figures import (
-    diagnostic_series, diagnostics_of, keep_prob_label, metric_column, new_figure, save_figure,
+    diagnostic_series, diagnostics_of, keep_prob_label, layer_order, metric_column, new_figure, save_figure,
+    save_or_remove,
 )
 from .runs import RunRecord
 from .sweep_groups import keep_prob_of
@@ -81,40 +87,57 @@ def _loss_scale(ax, records) -> None:
 
 
 def plot_expectation(run: RunRecord, path: Path) -> Path | None:
-    """expectation.png, if the run's expectation.json has dropout layers: for the
-    train-time mean, and the dropped fraction and / or train-time variance (whichever the
-    layers' variants predict; n/a where a layer's does not), measured - predicted with
-    error bars of +-z_tol standard errors around the prediction (0); a point inside its
-    bar passes. Tick labels give each layer's keep_prob and drop rate; annotations give
-    measured, predicted and z. The title shows variant, keep_prob and drop rate."""
+    """expectation.png, if the run's expectation.json has dropout layers (see
+    ``expectation_figure``)."""
+    return save_or_remove(expectation_figure(run), path)
+
+
+BAR_SERIES = (  # (what, how each layer reads it, colour) of the top panel's bars
+    ("a: mean entering the layer", lambda x: _reference(x), "silver"),
+    ("train-time output mean (measured, over mask draws)", lambda x: _num(x.get("train_mean"), "measured"),
+     "tab:blue"),
+    ("test-time output mean (measured)", lambda x: _num(x.get("test_mean"), "measured"), "tab:orange"),
+)
+RESIDUALS = (  # (quantity, legend, marker) of the bottom panel
+    ("train_mean", "train-time mean", "o"), ("test_mean", "test-time mean", "s"),
+    ("dropped_fraction", "dropped fraction", "^"), ("train_var", "train-time variance", "D"),
+)
+
+
+def expectation_figure(run: RunRecord):
+    """The expectation check of a run's dropout layers as a ``Figure`` (None without layers).
+
+    Top, per layer: bars of a, the mean entering the layer (for DropConnect, the mean of
+    its output with the mean weights, x W + b), the measured train-time output mean over
+    mask draws and the test-time output mean, each labelled with its ratio to a; black
+    ticks mark the variant's predictions (inverted: train = test = a; vanilla: train =
+    test = keep_prob a) and a dotted line keep_prob a, what the mask alone leaves. The
+    title states each variant's rule from the file's train_scale / test_scale. Bottom:
+    z = (measured - predicted) / se of every quantity the variant predicts, inside
+    +-z_tol to pass."""
     exp = run.expectation or {}
     layers = expectation_layers(run)
     if not layers:
         return None
     z_tol = float(exp.get("z_tol", 4.0))
-    titles = {"train_mean": "train-time mean", "train_var": "train-time variance around the mean",
-              "dropped_fraction": "dropped fraction (predicted: 1 - keep_prob)"}
-    panels = [q for q in titles if any(_applies(layer.get(q)) for layer in layers)]
-    fig = new_figure(4.75 * max(len(panels), 2), 4.0)
-    fig.subplots_adjust(left=0.09, right=0.98, bottom=0.14, top=0.76, wspace=0.3)
+    fig = new_figure(max(8.0, 2.3 * len(layers) + 3.0), 8.2)
+    fig.subplots_adjust(left=0.1, right=0.98, top=0.8, bottom=0.06, hspace=0.62)
+    ax, ax_z = fig.subplots(2, 1, gridspec_kw={"height_ratios": [2.3, 1]})
     verdict = "PASS" if exp.get("pass") else "FAIL"
+    rules = list(dict.fromkeys(_rule(x) for x in layers))
     fig.suptitle(
-        f"{run.run_id}: expectation check ({exp.get('split', '?')}, {exp.get('draws', '?')} draws): {verdict}\n"
-        f"variant {run.value('dropout.variant', layers[0].get('variant'))}, {keep_prob_label(keep_prob_of(run))}, "
-        f"input keep_prob {run.value('dropout.input_keep_prob', '?')}",
+        f"{run.run_id}: expectation check ({exp.get('split', '?')}, {exp.get('draws', '?')} mask draws): {verdict}\n"
+        + "\n".join(rules) + "\neach rule makes the test-time output equal the expected train-time output",
         fontsize=10, color="black" if exp.get("pass") else "firebrick",
     )
     x = np.arange(len(layers))
-    ticks = [
-        f"{layer.get('layer', '?')}\nkeep {layer.get('keep_prob', math.nan):g} / drop {layer.get('drop_rate', math.nan):g}"
-        for layer in layers
-    ]
-    for ax, quantity in zip(fig.subplots(1, len(panels), squeeze=False)[0], panels):
-        _expectation_panel(ax, x, [layer.get(quantity) or {} for layer in layers], z_tol)
-        ax.set_title(f"{titles[quantity]}\nmeasured - predicted; bars: ±{z_tol:g} se", fontsize=9)
-        ax.set_xticks(x, ticks, fontsize=8)
-        ax.set_xlim(-0.6, len(layers) - 0.4)
-    return save_figure(fig, path)
+    _mean_bars(ax, x, layers)
+    ax.set_xticks(x, [_layer_tick(layer) for layer in layers], fontsize=8)
+    _z_panel(ax_z, x, layers, z_tol)
+    ax_z.set_xticks(x, [str(layer.get("layer", "?")) for layer in layers], fontsize=8)
+    for a in (ax, ax_z):
+        a.set_xlim(-0.6, len(layers) - 0.4)
+    return fig
 
 
 def _applies(q) -> bool:
@@ -128,40 +151,125 @@ def expectation_layers(run: RunRecord) -> list[dict]:
     return [x for x in layers if isinstance(x, dict)] if isinstance(layers, list) else []
 
 
-def _expectation_panel(ax, x, quantities, z_tol) -> None:
-    from matplotlib.ticker import FormatStrFormatter
+def _num(q, key) -> float:
+    v = q.get(key) if isinstance(q, dict) else None
+    return float(v) if isinstance(v, (int, float)) else math.nan
 
-    num = lambda q, k: float(q[k]) if isinstance(q.get(k), (int, float)) else math.nan  # noqa: E731
-    meas, pred, se = (np.array([num(q, k) for q in quantities]) for k in ("measured", "predicted", "se"))
-    ok = [bool(q.get("pass")) for q in quantities]
-    ax.errorbar(x, np.zeros_like(x, dtype=float), yerr=z_tol * se, fmt="_", color="gray", capsize=8,
-                ms=16, label=f"predicted ± {z_tol:g} se")
-    colors = ["gray" if not (q and _applies(q)) else "seagreen" if p else "firebrick" for q, p in zip(quantities, ok)]
-    order = sorted(range(len(x)), key=lambda j: colors[j] == "gray")  # the legend shows the first point's colour
-    ax.scatter(x[order], (meas - pred)[order], c=[colors[j] for j in order], zorder=3, label="measured")
-    for xi, m, p, s, q in zip(x, meas, pred, se, quantities):
-        text = f"meas {m:.4g}\npred {p:.4g}\nz {num(q, 'z'):.2f}" if q and _applies(q) else "n/a for\nthis variant"
-        ax.annotate(text, (xi, 0), xytext=(10, 0), textcoords="offset points", fontsize=7, va="center")
+
+def _reference(layer: dict) -> float:
+    """a: the mean entering a unit-dropout layer, or the mean of a DropConnect layer's
+    output with its mean weights (its prediction)."""
+    if layer.get("variant") == "dropconnect":
+        return _num(layer.get("test_mean"), "predicted")
+    return _num(layer, "input_mean")
+
+
+def _rule(layer: dict) -> str:
+    """``inverted: train mask x 1/keep (x2), test x 1``, from the layer's scales."""
+    variant, k = layer.get("variant", "?"), _num(layer, "keep_prob")
+    s, t = _num(layer, "train_scale"), _num(layer, "test_scale")
+    train = f"x 1/keep (x{s:.3g})" if s != 1 else "x 1"
+    test = f"x keep (x{t:.3g})" if t != 1 else "x 1"
+    if variant == "gaussian":
+        return f"gaussian, keep_prob {k:g}: train x N(1, (1 - keep)/keep) noise (mean 1), test x 1"
+    if variant == "dropconnect":
+        return f"dropconnect, keep_prob {k:g}: train weights W x mask {train}, test weights W {test}"
+    return f"{variant}, keep_prob {k:g}: train x mask {train}, test {test}"
+
+
+def _layer_tick(layer: dict) -> str:
+    k = _num(layer, "keep_prob")
+    return (f"{layer.get('layer', '?')} ({layer.get('variant', '?')})\nkeep_prob {k:g} / drop rate {1 - k:g}\n"
+            f"train x{_num(layer, 'train_scale'):.3g}, test x{_num(layer, 'test_scale'):.3g}")
+
+
+def _mean_bars(ax, x, layers) -> None:
+    """The top panel: a, train and test means per layer, predictions and keep_prob a."""
+    from matplotlib.container import BarContainer
+
+    width = 0.26
+    a = np.array([_reference(layer) for layer in layers])
+    everything = []
+    for j, (label, read, color) in enumerate(BAR_SERIES):
+        values = np.array([read(layer) for layer in layers])
+        everything.append(values)
+        if j == 0 and any(layer.get("variant") == "dropconnect" for layer in layers):
+            label += " (DropConnect: of x W + b, the output with the mean weights)"
+        pos = x + (j - 1) * width
+        bars = ax.bar(pos, values, width * 0.95, color=color, label=label)
+        if j:  # each output mean as a multiple of a
+            ratios = [f"= {v / r:.2f} a" if r and np.isfinite(v / r) else "" for v, r in zip(values, a)]
+            ax.bar_label(bars, ratios, fontsize=7, padding=4)
+            pred = np.array([_num(layer.get(("train_mean", "test_mean")[j - 1]), "predicted") for layer in layers])
+            ax.hlines(pred, pos - width / 2, pos + width / 2, color="black", lw=2,
+                      label="predicted by the variant" if j == 1 else None, zorder=3, gid="predicted")
+    masked = [i for i, layer in enumerate(layers) if _applies(layer.get("dropped_fraction"))]
+    if masked:  # Bernoulli unit masks: what dropping alone leaves, before any rescaling
+        k = np.array([_num(layers[i], "keep_prob") for i in masked])
+        ax.hlines(k * a[masked], x[masked] - 1.6 * width, x[masked] + 1.6 * width, color="black", ls=(0, (2, 2)),
+                  lw=1.2, label="keep_prob x a: the mask alone, before any scaling", zorder=3)
     ax.axhline(0, color="gray", lw=0.5)
-    ax.yaxis.set_major_formatter(FormatStrFormatter("%.2g"))  # no offset text to collide with titles
-    ax.legend(fontsize=7, loc="lower left")
+    ax.set_ylabel("mean activation")
+    everything = np.concatenate(everything)
+    everything = everything[np.isfinite(everything)]
+    low, high = np.min(everything, initial=0.0), np.max(everything, initial=0.0)
+    pad = 0.15 * (high - low or 1.0)  # room for the ratio labels on either side of 0
+    ax.set_ylim(low - pad * (low < 0), high + pad * (high > 0))
+    ax.grid(axis="y", alpha=0.3)
+    handles, labels = ax.get_legend_handles_labels()
+    order = sorted(range(len(labels)), key=lambda i: not isinstance(handles[i], BarContainer))  # bars first
+    ax.legend([handles[i] for i in order], [labels[i] for i in order], fontsize=7, ncol=2, loc="lower left",
+              bbox_to_anchor=(0, 1.01), frameon=False)
+
+
+def _z_panel(ax, x, layers, z_tol) -> None:
+    """The bottom panel: z of each predicted quantity, dodged per layer; green passes."""
+    from matplotlib.lines import Line2D
+
+    ax.axhspan(-z_tol, z_tol, color="seagreen", alpha=0.1, lw=0)
+    ax.axhline(0, color="gray", lw=0.5)
+    zs = [_num(layer.get(q), "z") for layer in layers for q, _, _ in RESIDUALS if _applies(layer.get(q))]
+    finite = [abs(z) for z in zs if math.isfinite(z)]
+    top = max([1.5 * z_tol] + [1.15 * z for z in finite])
+    handles = [Line2D([], [], color="seagreen", alpha=0.3, lw=6, label=f"pass: |z| <= {z_tol:g}")]
+    for j, (q, label, marker) in enumerate(RESIDUALS):
+        shown = [(i, layer.get(q)) for i, layer in enumerate(layers) if _applies(layer.get(q))]
+        if not shown:
+            continue
+        pos = np.array([x[i] + (j - 1.5) * 0.14 for i, _ in shown])
+        z = np.array([_num(r, "z") for _, r in shown])
+        colors = ["seagreen" if r.get("pass") else "firebrick" for _, r in shown]
+        ax.scatter(pos, np.clip(np.nan_to_num(z, nan=0.0), -top, top), marker=marker, c=colors, s=30, zorder=3)
+        handles.append(Line2D([], [], marker=marker, color="gray", ls="none", label=label))
+    ax.set_ylim(-top, top)
+    ax.set_ylabel("z = (measured -\npredicted) / se", fontsize=8)
+    ax.set_title("residual check: every quantity the variant predicts (red: outside the band, fails)", fontsize=9,
+                 pad=18)
+    ax.legend(handles=handles, fontsize=7, ncol=len(handles), loc="lower left", bbox_to_anchor=(0, 1.0),
+              frameon=False)
+    ax.grid(axis="y", alpha=0.3)
 
 
 DIAGNOSTIC_PANELS = (
     ("grad_norm", "gradient norm ||dL/dW|| (mean over the epoch's steps)", True),
     ("act_mean", "mean of the layer's output (eval subsample)", False),
     ("act_std", "std of the layer's output (eval subsample)", False),
-    ("dead_fraction", "dead relu units (never active on the eval subsample)", False),
+    ("dead_fraction", "fraction of dead relu units (never active on the eval subsample)", False),
     ("max_col_norm", "largest incoming-weight norm of a unit", False),
 )
 
 
 def plot_diagnostics(run: RunRecord, path: Path) -> Path | None:
+    """diagnostics.png, if the run recorded diagnostics (see ``diagnostics_figure``)."""
+    return save_or_remove(diagnostics_figure(run), path)
+
+
+def diagnostics_figure(run: RunRecord):
     """diagnostics.png, if the run's epoch records carry diagnostics (see
     ``dropcli.diagnostics``): per layer and epoch, the weight-gradient norm (log scale), the
     mean and std of each hidden layer's output, the fraction of dead relu units (relu nets)
     and the largest incoming-weight norm (with the max-norm bound, if set). Layers are
-    coloured from the input (dark) to the output (light)."""
+    coloured by number from the input (dark) to the output (light), h_i like W_i."""
     from matplotlib import colormaps
     from matplotlib.ticker import MaxNLocator
 
@@ -182,17 +290,23 @@ def plot_diagnostics(run: RunRecord, path: Path) -> Path | None:
         fontsize=10, color="black" if run.status == "completed" else "firebrick",
     )
     axes = fig.subplots(rows, cols, squeeze=False).ravel()
-    cmap = colormaps["viridis"]
+    # Layer i's colour is the same in every panel: W_i and h_i = act(h_{i-1} W_i) share it.
+    deepest = max(layer_order(n)[0] for key, _, _ in panels for n in diagnostic_series(records, key))
+
+    def color(name):
+        return colormaps["viridis"](0.85 * (layer_order(name)[0] - 1) / max(deepest - 1, 1))
+
     for ax, (key, title, log) in zip(axes, panels):
         series = diagnostic_series(records, key)
-        for j, (name, (epochs, values)) in enumerate(series.items()):
-            ax.plot(epochs, values, marker=".", ms=3, color=cmap(0.85 * j / max(len(series) - 1, 1)), label=name)
+        for name, (epochs, values) in series.items():
+            ax.plot(epochs, values, marker=".", ms=3, color=color(name), label=name)
         if log and any(np.nanmin(v) > 0 for _, v in series.values()):
             ax.set_yscale("log")
         if key == "max_col_norm" and isinstance(max_norm, (int, float)):
             ax.axhline(max_norm, color="firebrick", ls="--", lw=1, label=f"max_norm {max_norm:g}")
         if key == "dead_fraction":
             ax.set_ylim(-0.02, 1.02)
+            ax.set_ylabel("fraction of the layer's units (0-1)", fontsize=8)
         ax.set_title(title, fontsize=9)
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
@@ -200,4 +314,4 @@ def plot_diagnostics(run: RunRecord, path: Path) -> Path | None:
         ax.legend(fontsize=7, ncol=2 if len(series) > 4 else 1)
     for ax in axes[len(panels):]:
         ax.set_visible(False)
-    return save_figure(fig, path)
+    return fig

@@ -3,11 +3,16 @@
 ``plot_all(runs_dir)`` writes, atomically and relative-linked so the folder can be moved
 or opened from disk:
 
-    <run>/curves.png, expectation.png, report.md        every run (in sweeps too)
+    <run>/curves.png, expectation.png,                  every run (in sweeps too)
+          report.md, report.html
           diagnostics.png                               runs that recorded diagnostics
-    <sweep>/val_curves.png, keep_prob.png, gap.png,     every sweep
-            grad_flow.png (with diagnostics), report.md
+    <sweep>/val_curves.png, keep_prob.png, gap.png,     every sweep (the figures its data
+            grad_flow.png (with diagnostics),           allows)
+            report.md, report.html
     report.md, report.html                              RUNS_DIR: index over everything
+
+Each report is written twice: the Markdown links Markdown reports, the HTML links HTML
+pages, so a browser opened on RUNS_DIR/report.html can follow every link rendered.
 
 Reports are built once as a small document (``dropcli.report_doc``: headings, paragraphs,
 tables, images, links to absolute paths) and rendered twice, to Markdown and to
@@ -29,8 +34,8 @@ from . import figures, plots_run, sweep_groups
 from .errors import RunStoreError
 from .plots_sweep import plot_gap, plot_grad_flow, plot_keep_prob, plot_val_curves
 from .report_doc import Bullets, Heading, Image, Link, Para, to_html, to_markdown
-from .report_format import counts, existing
-from .report_runs import run_blocks, run_figures
+from .report_format import counts, existing, plural
+from .report_runs import run_blocks, run_figures, run_page
 from .report_sweeps import SWEEP_FIGURES, Sweep, runs_table, sweep_blocks
 from .runs import (
     FINAL_STATUSES, RunRecord, atomic_write_bytes, find_runs, find_sweeps, is_run_dir, is_sweep_dir, listed_runs,
@@ -71,8 +76,8 @@ def _up_to_date(out: Path, run: RunRecord) -> bool:
 
 
 def _plot_run(run: RunRecord, result: PlotResult, force: bool) -> None:
-    """Draw the run's figures that are not up to date and write its report.md; a figure
-    that fails is a warning."""
+    """Draw the run's figures that are not up to date and write its report (.md and
+    .html); a figure that fails is a warning."""
     for path, draw in run_figures(run):
         try:
             if not force and _up_to_date(path, run):
@@ -81,7 +86,7 @@ def _plot_run(run: RunRecord, result: PlotResult, force: bool) -> None:
                 result.files.append(draw(run, path))
         except Exception as e:  # one bad figure must not cost the run its report
             result.warnings.append(_failure(path, e))
-    _write_md(run.path / "report.md", run_blocks(run), result)
+    _write_report(run_blocks(run), run.path / "report.md", run_page(run), f"dropcli: run {run.run_id}", result)
 
 
 def _failure(path: Path, e: Exception) -> str:
@@ -120,15 +125,18 @@ def _read_run(run_dir: Path, warnings: list[str]) -> RunRecord | None:
 
 
 def _plot_sweep(sweep: Sweep, result: PlotResult) -> None:
-    """The sweep's figures and report.md; a figure that fails is a warning."""
+    """The sweep's figures and report (.md and .html); a figure that fails is a warning."""
     sweep.groups = group_sweep(sweep.spec, sweep.runs)
     for name, _ in SWEEP_FIGURES if sweep.runs else ():
         try:
             if (drawn := SWEEP_PLOTS[name](sweep.groups, sweep.title, sweep.path / name)) is not None:
                 result.files.append(drawn)
+            else:  # the figure does not apply (keep_prob.png when keep_prob is not swept): none, not an old one
+                (sweep.path / name).unlink(missing_ok=True)
         except Exception as e:  # the table and the other figures are still worth having
             result.warnings.append(_failure(sweep.path / name, e))
-    _write_md(sweep.path / "report.md", sweep_blocks(sweep), result)
+    _write_report(sweep_blocks(sweep), sweep.path / "report.md", sweep.path / "report.html",
+                  f"dropcli: sweep {sweep.title}", result)
 
 
 # --- the index -------------------------------------------------------------------------
@@ -139,8 +147,8 @@ def index_blocks(root: Path, sweeps: list[Sweep], singles: list[RunRecord], warn
     all_runs = [r for s in sweeps for r in s.runs] + singles
     stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
     blocks = [Heading(1, f"dropcli report: {root.resolve().name}"),
-              Para((f"{len(all_runs)} runs ({counts(all_runs)}) in {len(sweeps)} sweeps and {len(singles)} "
-                    f"single runs; written {stamp} by dropcli plot.",))]
+              Para((f"{plural(len(all_runs), 'run')} ({counts(all_runs)}) in {plural(len(sweeps), 'sweep')} and "
+                    f"{plural(len(singles), 'single run')}; written {stamp} by dropcli plot.",))]
     if warnings:
         blocks += [Heading(2, "Warnings"), Bullets(warnings)]
     for sweep in sweeps:
@@ -151,8 +159,8 @@ def index_blocks(root: Path, sweeps: list[Sweep], singles: list[RunRecord], warn
         except Exception:  # its damaged files are in the warnings already (from _plot_sweep)
             blocks += [Heading(2, f"Sweep {sweep.title}"), Para(("not plotted; see the warnings",))]
             continue
-        blocks += [head, *[Para((Link("sweep report (Markdown)", p),)) for p in existing([sweep.path / "report.md"])],
-                   *rest]
+        blocks += [head, *[Para((Link("sweep report", p, sweep.path / "report.html"),))
+                           for p in existing([sweep.path / "report.md"])], *rest]
     if singles:
         blocks += [Heading(2, "Single runs"), runs_table(singles, [])]
         blocks += [Image(p, f"{r.run_id}: {r.status}") for r in singles for p in existing([r.path / "curves.png"])]
@@ -169,9 +177,13 @@ def _first_line(path: Path) -> str:
         return "(unreadable)"
 
 
-def _write_md(path: Path, blocks: list, result: PlotResult) -> None:
-    atomic_write_bytes(path, to_markdown(blocks, path.parent).encode("utf-8"))
-    result.files.append(path)
+def _write_report(blocks: list, md: Path, html: Path, title: str, result: PlotResult) -> None:
+    """``blocks`` as Markdown into ``md`` and as HTML into ``html``, each written atomically."""
+    atomic_write_bytes(md, to_markdown(blocks, md.parent).encode("utf-8"))
+    result.files.append(md)
+    html.parent.mkdir(exist_ok=True)
+    atomic_write_bytes(html, to_html(blocks, html.parent, title).encode("utf-8"))
+    result.files.append(html)
 
 
 def _check_root(root: Path) -> list[Path]:
@@ -216,8 +228,6 @@ def plot_all(runs_dir: Path, on_progress=None, *, force: bool = False) -> PlotRe
             result.warnings.append(_failure(unit.path, e))
         progress(done, len(units) + 1, str(unit.path.relative_to(root)))
     blocks = index_blocks(root, sweeps, singles, result.warnings)
-    _write_md(root / "report.md", blocks, result)
-    atomic_write_bytes(root / "report.html", to_html(blocks, root, f"dropcli: {root.resolve().name}").encode())
-    result.files.append(root / "report.html")
+    _write_report(blocks, root / "report.md", root / "report.html", f"dropcli: {root.resolve().name}", result)
     progress(len(units) + 1, len(units) + 1, "report")
     return result

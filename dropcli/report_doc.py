@@ -3,7 +3,9 @@
 A report is a list of blocks (headings, paragraphs, tables, images, bullet lists) whose
 links and images point at absolute paths; ``to_markdown`` and ``to_html`` render it with
 every link made relative to the folder of the file written, so the folder can be moved
-or opened from disk. The HTML is self-contained: inline CSS, no scripts, no network.
+or opened from disk. A link to another report names both of its renderings (``target``
+the Markdown, ``html`` the HTML page), so each rendering links its own kind. The HTML is
+self-contained: inline CSS, no scripts, no network.
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ from urllib.parse import quote
 
 
 # Blocks of a report. Link and Image targets are absolute paths, made relative on rendering;
-# a table cell or paragraph part is a str, a Link, or a list of those.
-Link = namedtuple("Link", "text target")
+# a table cell or paragraph part is a str, a Link, or a list of those. A Link's ``html`` is
+# where the HTML rendering points instead (a report's HTML page), if anywhere else.
+Link = namedtuple("Link", "text target html", defaults=(None,))
 Heading = namedtuple("Heading", "level text")
 Para = namedtuple("Para", "parts")
 Table = namedtuple("Table", "header rows")
@@ -58,7 +61,7 @@ def to_markdown(blocks: list, base: Path) -> str:
 
 def _html_inline(cell, base: Path) -> str:
     return "".join(
-        f'<a href="{html.escape(_href(p.target, base))}">{html.escape(p.text)}</a>' if isinstance(p, Link)
+        f'<a href="{html.escape(_href(p.html or p.target, base))}">{html.escape(p.text)}</a>' if isinstance(p, Link)
         else html.escape(str(p)) for p in _parts(cell)
     )
 

@@ -19,11 +19,26 @@ def pct(v) -> str:
     return f"{100 * v:.2f}" if isinstance(v, (int, float)) and not isinstance(v, bool) else "-"
 
 
-def pm(stat: Stat) -> str:
-    """Mean ± CI half-width in %, e.g. ``91.20 ± 1.34``."""
+def pm(stat: Stat, signed: bool = False) -> str:
+    """Mean ± CI half-width in %, e.g. ``91.20 ± 1.34``; ``signed``: a paired difference
+    over seeds, e.g. ``+1.20 ± 0.85``.
+
+    An interval of 0.00 says only that the N values were all the same (accuracies move in
+    steps of one example), so it says so: ``97.33 ± 0.00 (all 3 seeds tied)``."""
     if not stat.n:
         return "-"
-    return f"{100 * stat.mean:.2f} ± " + (f"{100 * stat.ci:.2f}" if stat.n > 1 else "n/a")
+    mean = f"{100 * stat.mean:+.2f}" if signed else f"{100 * stat.mean:.2f}"
+    if stat.n == 1:
+        return f"{mean} ± n/a"
+    ci = f"{100 * stat.ci:.2f}"
+    seeds = "both seeds" if stat.n == 2 else f"all {stat.n} seeds"
+    tied = f"the same Δ for {seeds}" if signed and mean not in ("+0.00", "-0.00") else f"{seeds} tied"
+    return f"{mean} ± {ci}" + (f" ({tied})" if ci == "0.00" else "")
+
+
+def plural(n: int, word: str) -> str:
+    """``1 run``, ``2 runs``."""
+    return f"{n} {word}" + ("" if n == 1 else "s")
 
 
 def counts(runs: list[RunRecord]) -> str:

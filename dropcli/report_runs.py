@@ -32,7 +32,7 @@ def _run_summary_rows(run: RunRecord) -> list[list]:
         ["final train / val acc (%)", f"{pct(final.get('train_acc'))} / {pct(final.get('val_acc'))}"],
         ["best val acc (%) at epoch", f"{pct(best.get('val_acc'))} at {num(best.get('epoch'))}"],
         ["final train loss (train mode) / val loss", f"{num(final.get('train_loss'))} / {num(final.get('val_loss'))}"],
-        ["test acc (%)", pct(test.get("acc"))],
+        ["test acc (%), parameters of the best val epoch", pct(test.get("acc"))],
         ["wall time (s)", num(s.get("wall_time"), 3)],
     ]
 
@@ -60,7 +60,7 @@ def _expectation_blocks(run: RunRecord, level: int) -> list:
     ] for x in layers]
     header = ["layer", "variant", "keep_prob", "drop rate", "input mean", "train mean measured", "train mean predicted",
               "z", "train var measured", "train var predicted", "test mean measured", "test mean predicted",
-              "dropped fraction", "1 - keep_prob", "pass"]
+              "dropped fraction (of non-zero inputs)", "1 - keep_prob", "pass"]
     note = (f"{exp.get('split', '?')} split, {exp.get('examples', '?')} examples, {exp.get('draws', '?')} mask draws; "
             f"a quantity passes within {num(exp.get('z_tol'))} standard errors: "
             f"{'PASS' if exp.get('pass') else 'FAIL'}")
@@ -114,6 +114,11 @@ def run_blocks(run: RunRecord, level: int = 1) -> list:
     if run.warnings:
         blocks += [Heading(level + 1, "Warnings"), Bullets(run.warnings)]
     return blocks
+
+
+def run_page(run: RunRecord) -> Path:
+    """Where the HTML rendering of the run's report goes: beside its report.md."""
+    return run.path / "report.html"
 
 
 def run_figures(run: RunRecord) -> list[tuple[Path, object]]:

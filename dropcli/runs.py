@@ -14,12 +14,12 @@ Layout (``SCHEMA_VERSION`` 1)::
                                       state (running_mean1, running_var1, ...)
         expectation.json              expectation check of the trained net's dropout layers
         summary.json                  status and final/best metrics; written LAST, atomically
-        *.png                         written by `dropcli plot`
+        *.png, report.md, report.html written by `dropcli plot`
       <sweep-name>-<hash8>/           one sweep; hash8 over its base config and grid
         sweep.yaml                    the grid and the resolved run list
         <name>-<hash8>/ ...           its runs, same layout
         summary.csv                   one row per run (for pandas), rewritten after each run
-        *.png, report.md              written by `dropcli plot`
+        *.png, report.md, report.html written by `dropcli plot`
       report.md, report.html          index over everything, written by `dropcli plot`
       .locks/<name>-<hash8>           held while any folder here trains that run id
 
@@ -76,7 +76,7 @@ SCHEMA_VERSION = 1
 FINAL_STATUSES = ("completed", "diverged", "interrupted", "failed")
 # What a run folder holds; anything else in it is reported as a foreign file.
 RUN_FILES = frozenset({"config.yaml", "meta.json", "lock", "metrics.jsonl", "params.npz", "expectation.json",
-                       "summary.json", "mc_eval.json", "report.md"})
+                       "summary.json", "mc_eval.json", "report.md", "report.html"})
 
 
 # --- writing --------------------------------------------------------------------------

@@ -7,6 +7,7 @@ Reads ``RunRecord``s (``dropcli.runs``) only; the statistics come from ``dropcli
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 
 from .runs import RunRecord
@@ -30,6 +31,13 @@ METRICS = {
 }
 
 
+KEEP = "dropout.keep_prob"
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def keep_prob_of(run: RunRecord) -> float | None:
     k = run.value("dropout.keep_prob", (run.summary or {}).get("keep_prob"))
     return float(k) if isinstance(k, (int, float)) else None
@@ -49,8 +57,17 @@ class Group:
         return [r for r in self.runs if r.status == "completed"]
 
     def stat(self, metric: str) -> Stat:
+        return mean_ci(self.samples(metric))
+
+    def samples(self, metric: str) -> list[float]:
+        """The metric of each completed run (one per seed), missing values left out."""
         read = METRICS[metric][1]
-        return mean_ci(read(r.summary or {}) for r in self.included)
+        values = [read(r.summary or {}) for r in self.included]
+        return [float(v) for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
+
+    def value(self, key: str):
+        """The group's value of a swept key (keep_prob also when it is not swept)."""
+        return self.keep_prob if key == KEEP else self.values.get(key)
 
     def label(self, keys) -> str:
         """``key=value`` for the given dotted keys, by their last part."""
@@ -65,8 +82,15 @@ class SweepGroups:
     def panel_keys(self) -> list[str]:
         return [k for k in ("dropout.variant", "model.normalization") if k in self.varying]
 
-    def series_keys(self) -> list[str]:
-        return [k for k in self.varying if k != "dropout.keep_prob"]
+    def x_key(self) -> str | None:
+        """The axis the sweep figures plot against: keep_prob if it varies, else the first
+        varying numeric key, else the first varying key; None if nothing but seed varies."""
+        numeric = [k for k in self.varying if all(_is_number(g.value(k)) for g in self.groups)]
+        return KEEP if KEEP in self.varying else (numeric or self.varying or [None])[0]
+
+    def series_keys(self, x: str | None = KEEP) -> list[str]:
+        """The varying keys that tell the lines of a figure against ``x`` apart."""
+        return [k for k in self.varying if k != x]
 
     def by(self, keys) -> dict[str, list[Group]]:
         """Groups split by the values of ``keys`` (label -> groups sorted by keep_prob)."""

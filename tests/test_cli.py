@@ -174,7 +174,13 @@ def test_runs_lists_every_run(tiny_config, tmp_path):
     invoke("sweep", tiny_config, "--keep", "0.5,1", "--runs-dir", runs)
     result = runner.invoke(app, ["runs", str(runs)], env={"COLUMNS": "200"})
     assert result.exit_code == 0
-    assert result.output.count("completed") == 3
+    run_dirs = [p for p in runs.rglob("summary.json")]
+    assert len(run_dirs) == 3
+    for summary in run_dirs:
+        assert summary.parent.name in result.output
+    (sweep_dir,) = [p for p in runs.iterdir() if p.name.startswith("tiny-sweep-")]
+    assert f"sweep {sweep_dir.name}: 2 runs; all: status completed" in result.output
+    assert "single runs in" in result.output and ": 1 run; all: status completed" in result.output
 
 
 def test_runs_on_missing_folder(tmp_path):

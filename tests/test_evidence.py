@@ -70,6 +70,32 @@ def test_cli_eval_writes_results(tmp_path, tiny_config):
     assert (run_dir / "mc_eval.png").read_bytes().startswith(b"\x89PNG")
 
 
+def test_cli_eval_prints_whole_paths_and_names_the_checkpoint(tmp_path, tiny_config):
+    run_dir = trained_run(tmp_path / ("a-long-folder-name-" * 3), tiny_config)
+    result = runner.invoke(app, ["eval", str(run_dir), "--mc", "1,4", "--repeats", "2"], env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    for name in ("mc_eval.json", "mc_eval.png"):
+        assert f"  {run_dir / name}" in lines  # one line each, never split
+    assert "…" not in result.stdout
+    best = json.loads((run_dir / "summary.json").read_text())["best"]["epoch"]
+    assert f"best-val checkpoint (params.npz, epoch {best})" in " ".join(result.stdout.split())
+    assert "val split: weight scaling" in result.stdout and "test split: weight scaling" in result.stdout
+
+
+def test_cli_eval_without_dropout_says_so_and_writes_nothing(tmp_path, tiny_config):
+    run_dir = trained_run(tmp_path, tiny_config, "dropout.keep_prob=1")
+    before = sorted(p.name for p in run_dir.iterdir())
+    result = runner.invoke(app, ["eval", str(run_dir)], env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == ["no dropout layers (keep_prob 1, input keep_prob 1): Monte-Carlo "
+                                          "averaging equals weight scaling; nothing to compare"]
+    assert sorted(p.name for p in run_dir.iterdir()) == before
+    with_input_dropout = trained_run(tmp_path / "b", tiny_config, "dropout.keep_prob=1", "dropout.input_keep_prob=0.8")
+    result = runner.invoke(app, ["eval", str(with_input_dropout), "--mc", "2", "--repeats", "2"])
+    assert result.exit_code == 0 and (with_input_dropout / "mc_eval.json").is_file()
+
+
 @pytest.mark.parametrize("args,message", [(["--mc", "0,5"], "at least 1"), (["--mc", "x"], "whole numbers")])
 def test_cli_eval_bad_flags(tmp_path, tiny_config, args, message):
     run_dir = trained_run(tmp_path, tiny_config)
@@ -135,3 +161,5 @@ def test_plot_reports_show_mc_eval_variance_shift_and_the_variant_comparison(tmp
     sweep_report = (sweep_dir / "report.md").read_text()
     section = sweep_report.split("## Inverted vs vanilla")[1]
     assert "| inverted |" in section and "| vanilla |" in section
+    # per keep_prob, paired by seed; keep_prob 1 (the same net for both variants) left out
+    assert "| vanilla - inverted | 0.5 | 0.5 |" in section and "| vanilla - inverted | 1 |" not in section

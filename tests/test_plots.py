@@ -127,7 +127,7 @@ def test_index_embeds_sweep_figures_and_links_every_run_and_check(plotted):
         for name in ("val_curves.png", "keep_prob.png", "gap.png"):
             assert f"{sweep.name}/{name}" in srcs
     for run in list(store.runs.values()) + list(store.singles.values()):
-        assert str((run / "report.md").relative_to(store.root)) in html
+        assert str((run / "report.html").relative_to(store.root)) in html
     assert "checks/gradient/report.md" in html
     assert "<script" not in html and "http" not in html
 
@@ -190,7 +190,7 @@ def test_t_critical_matches_the_table_with_and_without_scipy(monkeypatch):
     monkeypatch.setitem(sys.modules, "scipy.special", None)  # import now fails
     try:
         assert stats.t_critical(2) == 4.303
-        assert stats.t_critical(100) == 1.96
+        assert stats.t_critical(100) == pytest.approx(1.983972, abs=1e-5)  # scipy's t.ppf(0.975, 100)
         assert math.isnan(stats.t_critical(0))
     finally:
         stats.t_critical.cache_clear()
@@ -315,3 +315,229 @@ def test_twelve_run_sweep_plots_quickly(tmp_path):
 def test_importing_the_report_does_not_import_matplotlib():
     code = "import sys, dropcli, dropcli.report; assert 'matplotlib' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parent.parent)
+
+
+# --- what the figures show: real runs, trained here --------------------------------------
+
+REAL = """\
+name: {name}
+seed: 0
+data: {{dataset: digits, num_train: 200, num_val: 100}}
+model: {{hidden_dims: [32, 32]}}
+dropout: {{keep_prob: 0.5}}
+train: {{epochs: 3, batch_size: 50}}
+sweep:
+{axes}
+"""
+REAL_SWEEPS = {  # name -> sweep axes
+    "variants": {"dropout.variant": ["inverted", "vanilla", "gaussian", "dropconnect"],
+                 "dropout.keep_prob": [0.5, 1.0], "seed": [0, 1]},
+    "norms": {"model.normalization": ["none", "batchnorm"], "dropout.keep_prob": [1.0], "seed": [0, 1]},
+    "seeds": {"seed": [0, 1]},
+}
+
+
+@pytest.fixture(scope="module")
+def real(tmp_path_factory):
+    """Three small sweeps trained for real (about a second) and plotted: variant x
+    keep_prob, normalization at keep_prob 1 (keep_prob not swept), and seeds only."""
+    from dropcli.config import load_config
+    from dropcli.sweep import plan_sweep, run_sweep
+
+    root = tmp_path_factory.mktemp("real")
+    sweeps = {}
+    for name, axes in REAL_SWEEPS.items():
+        config = root / f"{name}.yaml"
+        config.write_text(REAL.format(name=name, axes="\n".join(f"  {k}: {json.dumps(v)}" for k, v in axes.items())))
+        plan = plan_sweep(load_config(config), root / "runs")
+        assert {s["status"] for s in run_sweep(plan)} == {"completed"}
+        sweeps[name] = plan.path
+    result = plot_all(root / "runs")
+    assert not result.warnings, result.warnings
+    return sweeps
+
+
+def real_groups(sweep_dir):
+    from dropcli.runs import read_sweep
+    from dropcli.sweep_groups import group_sweep
+
+    return group_sweep(*read_sweep(sweep_dir))
+
+
+def real_run(sweep_dir, **values):
+    """The run of a real sweep whose config has the given dotted values."""
+    from dropcli.runs import read_run
+
+    runs = [read_run(p) for p in sorted(sweep_dir.iterdir()) if (p / "config.yaml").exists()]
+    return next(r for r in runs if all(r.value(k.replace("__", ".")) == v for k, v in values.items()))
+
+
+def bars_by_label(ax) -> dict:
+    """Top panel of expectation.png: bar series label (first words) -> heights per layer."""
+    return {c.get_label().split(":")[0].split(" (")[0]: np.array([b.get_height() for b in c]) for c in ax.containers}
+
+
+@pytest.mark.parametrize("variant, train_ratio, test_ratio", [
+    ("inverted", 1.0, 1.0), ("vanilla", 0.5, 0.5), ("gaussian", 1.0, 1.0), ("dropconnect", 1.0, 1.0)])
+def test_expectation_figure_shows_each_variants_scaling(real, variant, train_ratio, test_ratio):
+    from dropcli import plots_run
+
+    run = real_run(real["variants"], dropout__variant=variant, dropout__keep_prob=0.5, seed=0)
+    assert_png(run.path / "expectation.png")
+    layers = run.expectation["layers"]
+    fig = plots_run.expectation_figure(run)
+    ax = fig.axes[0]
+    bars = bars_by_label(ax)
+    assert set(bars) == {"a", "train-time output mean", "test-time output mean"}
+    assert all(len(h) == len(layers) == 2 for h in bars.values())
+    # The bars are the file's numbers: a (the mean entering the layer; x W + b for
+    # DropConnect), the measured train-time mean and the test-time mean.
+    a = bars["a"]
+    expected_a = [x["test_mean"]["predicted"] if variant == "dropconnect" else x["input_mean"] for x in layers]
+    np.testing.assert_allclose(a, expected_a, rtol=1e-12)
+    np.testing.assert_allclose(bars["train-time output mean"], [x["train_mean"]["measured"] for x in layers])
+    np.testing.assert_allclose(bars["test-time output mean"], [x["test_mean"]["measured"] for x in layers])
+    # ... and they show the rule: vanilla's test-time output is keep_prob x a, inverted's is a.
+    np.testing.assert_allclose(bars["test-time output mean"] / a, test_ratio, rtol=1e-5)
+    se = np.array([x["train_mean"]["se"] for x in layers])
+    assert np.all(np.abs(bars["train-time output mean"] - train_ratio * a) <= 4 * se)
+    # The predictions are marked on the train and test bars, one black segment per layer each.
+    predicted = sorted(float(seg[0][1]) for c in ax.collections if c.get_gid() == "predicted"
+                       for seg in c.get_segments())
+    assert predicted == pytest.approx(sorted(x[q]["predicted"] for x in layers for q in ("train_mean", "test_mean")))
+    # The title states the rule from the file's scales; the residual panel has every predicted z.
+    title = fig._suptitle.get_text()
+    rule = {"inverted": "train x mask x 1/keep (x2), test x 1", "vanilla": "train x mask x 1, test x keep (x0.5)",
+            "gaussian": "train x N(1, (1 - keep)/keep) noise", "dropconnect": "test weights W x 1"}[variant]
+    assert rule in title
+    zs = [c for c in fig.axes[1].collections if len(c.get_offsets()) and c.get_offsets().shape[1] == 2
+          and type(c).__name__ == "PathCollection"]
+    assert sum(len(c.get_offsets()) for c in zs) == sum(len(x["predicts"]) for x in layers)
+
+
+def test_expectation_legends_are_outside_the_axes(real):
+    from dropcli import plots_run
+
+    fig = plots_run.expectation_figure(real_run(real["variants"], dropout__variant="vanilla",
+                                                dropout__keep_prob=0.5, seed=0))
+    fig.draw_without_rendering()
+    for ax in fig.axes:
+        legend = ax.get_legend()
+        assert legend is not None
+        assert legend.get_window_extent().y0 >= ax.get_window_extent().y1 - 1, ax.get_title()
+
+
+def test_keep_prob_series_are_dodged_and_show_every_seed(real):
+    from dropcli import plots_sweep
+
+    groups = real_groups(real["variants"])
+    for fig in (plots_sweep.keep_prob_figure(groups, "t"), plots_sweep.gap_figure(groups, "t")):
+        ax = fig.axes[0]
+        xs = [tuple(c.lines[0].get_xdata()) for c in ax.containers]  # one errorbar series per variant
+        assert len(xs) == 4
+        for j, keep in enumerate((0.5, 1.0)):
+            at = [x[j] for x in xs]
+            assert len(set(at)) == 4, f"series overlap at keep_prob {keep}: {at}"
+            assert all(abs(x - keep) < 0.25 for x in at)
+        seeds = [c for c in ax.collections if type(c).__name__ == "PathCollection"]
+        assert sum(len(c.get_offsets()) for c in seeds) == 16  # every completed run, one dot each
+        assert [t.get_text() for t in ax.get_xticklabels()] == ["0.5", "1"]
+
+
+def test_error_bars_are_clipped_to_the_possible_range_and_the_title_says_so(tmp_path):
+    from dropcli import plots_sweep
+
+    store = make_store(tmp_path / "runs", keeps=(0.5, 0.75), grid=False, singles=False)
+    groups = real_groups(store.sweep)
+    assert "clipped" not in plots_sweep.keep_prob_figure(groups, "t")._suptitle.get_text()
+    for seed, acc in ((0, 1.0), (1, 0.8), (2, 1.0)):  # 93.3 ± 28.7: the CI reaches past 100%
+        path = store.runs[(0.75, seed)] / "summary.json"
+        summary = json.loads(path.read_text())
+        summary["final"]["val_acc"] = summary["best"]["val_acc"] = acc
+        path.write_text(json.dumps(summary))
+    fig = plots_sweep.keep_prob_figure(real_groups(store.sweep), "t")
+    assert "CI bars clipped to the possible range [0, 100] %" in fig._suptitle.get_text()
+    for ax in fig.axes[:2]:
+        tops = [seg[:, 1].max() for c in ax.containers for seg in c.lines[2][0].get_segments()]
+        assert max(tops) == pytest.approx(100.0)
+
+
+def test_without_swept_keep_prob_the_figures_use_the_swept_axis(real):
+    from dropcli import plots_sweep
+
+    groups = real_groups(real["norms"])
+    assert groups.x_key() == "model.normalization"
+    for fig in (plots_sweep.keep_prob_figure(groups, "t"), plots_sweep.gap_figure(groups, "t")):
+        ax = fig.axes[0]
+        assert [t.get_text() for t in ax.get_xticklabels()] == ["none", "batchnorm"]
+        assert ax.get_xlabel() == "normalization"
+        title = fig._suptitle.get_text().replace("\n", " ")
+        assert "vs normalization" in title and "vs keep_prob" not in title
+        assert "keep_prob 1 (drop rate 0) in every run" in title
+    for name in ("keep_prob.png", "gap.png"):
+        assert_png(real["norms"] / name)
+
+
+def test_a_sweep_of_seeds_only_has_no_keep_prob_figures_and_its_report_links_resolve(real):
+    from dropcli import plots_sweep
+
+    sweep = real["seeds"]
+    assert real_groups(sweep).x_key() is None
+    assert plots_sweep.keep_prob_figure(real_groups(sweep), "t") is None
+    assert not (sweep / "keep_prob.png").exists() and not (sweep / "gap.png").exists()
+    assert_png(sweep / "val_curves.png")
+    for report in (sweep / "report.md", sweep.parent / "report.md"):
+        for href in links(report):
+            assert (report.parent / unquote(href)).exists(), f"{report}: broken link {href}"
+    (sweep / "keep_prob.png").write_bytes(b"stale")  # drawn when the grid still had an axis
+    plots_sweep.plot_keep_prob(real_groups(sweep), "t", sweep / "keep_prob.png")
+    assert not (sweep / "keep_prob.png").exists()
+
+
+def test_val_curves_have_integer_epochs_and_zoom_to_the_curves(plotted):
+    from dropcli import plots_sweep
+
+    store, _ = plotted
+    fig = plots_sweep.val_curves_figure(real_groups(store.sweep), "t")
+    ax = fig.axes[0]
+    low, high = ax.get_ylim()
+    means = [line.get_ydata()[1:] for line in ax.get_lines() if line.get_linestyle() != ":"]
+    later = np.concatenate(means)  # epochs 1..8 of every mean curve
+    assert low > 20 and low <= later.min() and later.max() <= high <= 100, (low, high, later.min())
+    ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+    assert ticks and all(float(t).is_integer() for t in ticks), ticks
+    assert ax.get_ylabel() == "validation accuracy (%)"
+    assert "epoch 0 is the untrained net" in fig._suptitle.get_text()  # it lies below the axis
+
+
+def test_a_keep_prob_has_one_colour_in_val_curves_and_grad_flow(real):
+    from matplotlib.colors import to_rgba
+
+    from dropcli import plots_sweep
+
+    groups = real_groups(real["variants"])
+    curves = plots_sweep.val_curves_figure(groups, "t")
+    flow = plots_sweep.grad_flow_figure(groups, "t")
+    for keep in ("0.5", "1"):
+        in_curves = {to_rgba(line.get_color()) for ax in curves.axes for line in ax.get_lines()
+                     if line.get_label().startswith(f"keep_prob {keep} ")}
+        in_flow = {to_rgba(line.get_color()) for line in flow.axes[1].get_lines()
+                   if f"keep_prob={keep} " in line.get_label()}
+        assert len(in_curves) == 1 and in_curves == in_flow, (keep, in_curves, in_flow)
+
+
+def test_diagnostics_colour_hidden_layers_like_their_weights(real):
+    from matplotlib.colors import to_rgba
+
+    from dropcli import plots_run
+
+    fig = plots_run.diagnostics_figure(real_run(real["variants"], dropout__variant="inverted",
+                                                dropout__keep_prob=0.5, seed=0))
+    colour = {}
+    for ax in fig.axes:
+        for line in ax.get_lines():
+            colour.setdefault(line.get_label(), set()).add(to_rgba(line.get_color()))
+    assert all(len(c) == 1 for c in colour.values()), colour
+    assert colour["h1"] == colour["W1"] and colour["h2"] == colour["W2"] != colour["W3"]
+    dead = next(ax for ax in fig.axes if "dead" in ax.get_title())
+    assert "fraction" in dead.get_title() and "fraction" in dead.get_ylabel()
