@@ -111,7 +111,8 @@ def fetch(
     try:
         loaded = fetch_dataset(name.value, progress=on_progress)
     finally:
-        progress.stop()
+        if tasks:  # stopping a bar that never started prints an empty line
+            progress.stop()
     how = {"download": "downloaded and checked", "cache": "already in the cache folder"}[loaded.located.origin]
     out.print(f"{name.value}: {how}: {', '.join(str(p) for p in loaded.located.paths)}")
     a = loaded.arrays
@@ -132,8 +133,15 @@ def info(
 
     Example:  dropcli data info npz --path my_arrays.npz
     """
+    from .data import inspect_data
     from .datasets import CATALOG, NAMES, status
+    from .errors import DataError
 
+    if name.value == "digits" and path is not None:
+        raise DataError(f"--path: digits is built in and reads no file, so {path} would be ignored; "
+                        f"--path is for npz, mnist, fashion-mnist and cifar10")
+    # read (and validate) first, so that a bad file is the only thing printed
+    found = inspect_data(name.value, path) if path is not None or name.value == "digits" else None
     out.print(f"[bold]{name.value}[/]: {NAMES[name.value]}")
     if name.value in CATALOG:
         spec, st = CATALOG[name.value], status(name.value)
@@ -148,14 +156,11 @@ def info(
     elif name.value == "npz" and path is None:
         out.print("give your file as data.path; it holds X_train, y_train, X_val, y_val [, X_test, y_test], "
                   "or X, y (split 80/10/10 by the seed); see the splits with --path FILE")
-    if path is not None or name.value == "digits":
-        _print_splits(name.value, path)
+    if found is not None:
+        _print_splits(name.value, path, found)
 
 
-def _print_splits(name: str, path: Optional[Path]):
-    from .data import inspect_data
-
-    found = inspect_data(name, path)
+def _print_splits(name: str, path: Optional[Path], found: dict):
     table = Table(title=f"{name} as training sees it{f' ({path})' if path else ''}: "
                         f"{found['input_dim']} features, {found['num_classes']} classes")
     for col in ("split", "examples", "stored as", "examples per class (min..max)"):

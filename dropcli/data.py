@@ -83,6 +83,10 @@ NPZ_SPLIT = {"val": 0.1, "test": 0.1}  # fractions of an npz pool X, y; the rest
 
 
 def load_digits_raw(data_config, rng: np.random.Generator, **_) -> RawSplits:
+    if data_config.path is not None:  # a file the user meant to train on must not be ignored
+        raise DataError(f"data.path: {data_config.path} is set but data.dataset is digits, which is built in "
+                        f"and reads no file; set data.dataset to npz (or mnist, fashion-mnist, cifar10) to "
+                        f"read it, or remove data.path")
     with resources.files("dropcli").joinpath("resources/digits.npz").open("rb") as f:
         with np.load(f, allow_pickle=False) as z:
             X, y = z["X"], z["y"].astype(np.int64)
@@ -252,4 +256,5 @@ def inspect_data(dataset: str, path=None, seed: int = 0, *, cache_dir=None, prog
     config = DataConfig(dataset=dataset, path=None if path is None else str(path), num_train=None, num_val=None)
     raw = LOADERS[dataset](config, np.random.default_rng(seed), cache_dir=cache_dir, progress=progress)
     names = CATALOG[dataset].class_names if dataset in CATALOG else None
-    return summary(raw.X_train, raw.y_train, raw.X_val, raw.y_val, raw.X_test, raw.y_test, names)
+    return summary(raw.X_train, raw.y_train, raw.X_val, raw.y_val, raw.X_test, raw.y_test, names,
+                   num_classes=raw.num_classes)

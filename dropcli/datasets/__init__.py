@@ -107,15 +107,19 @@ def status(name: str, *, cache_dir: Path | None = None) -> dict:
     }
 
 
-def summary(X_train, y_train, X_val, y_val, X_test=None, y_test=None, class_names=None) -> dict:
-    """Shapes and per-class counts of a set of splits, for `dropcli data info`."""
+def summary(X_train, y_train, X_val, y_val, X_test=None, y_test=None, class_names=None, num_classes=None) -> dict:
+    """Shapes and per-class counts of a set of splits, for `dropcli data info`.
+
+    ``num_classes`` (else the number of class names) must come from validated labels: the
+    per-class counts are arrays of that length.
+    """
     splits = {"train": (X_train, y_train), "val": (X_val, y_val)}
     if X_test is not None:
         splits["test"] = (X_test, y_test)
-    k = 1 + max(int(y.max()) for _, y in splits.values() if len(y))
+    k = num_classes or len(class_names)
     return {
         "input_dim": int(X_train.shape[1]),
-        "num_classes": len(class_names) if class_names else k,
+        "num_classes": k,
         "class_names": list(class_names) if class_names else [str(i) for i in range(k)],
         "splits": {s: {"examples": len(X), "dtype": str(X.dtype),
                        "per_class": np.bincount(np.asarray(y, dtype=np.int64), minlength=k).tolist()}

@@ -94,6 +94,9 @@ def read_cifar10(source: Path, alloc) -> dict[str, np.ndarray]:
     out = {}
     for split, names in (("train", TRAIN_BATCHES), ("test", (TEST_BATCH,))):
         n = sum(len(parsed[b][0]) for b in names)
+        if n == 0:
+            raise DataError(f"{source}: the {split} split ({', '.join(names)}) has no images; "
+                            f"every split needs at least one example")
         X = alloc(f"X_{split}", (n, _PIXELS), np.uint8)
         y = alloc(f"y_{split}", (n,), np.uint8)
         lo = 0

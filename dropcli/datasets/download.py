@@ -12,7 +12,9 @@ import logging
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from urllib.parse import urlsplit
 
+from ..errors import DataError
 from .catalog import RemoteFile
 
 Progress = Callable[[str, int, "int | None"], None]  # (file name, bytes done, bytes total or None)
@@ -31,11 +33,27 @@ class DownloadFailed(Exception):
 
 
 def addresses(dataset: str, file: RemoteFile, urls: Sequence[str], mirror: str | None = None) -> list[str]:
-    """Where to download ``file`` from: the mirror (``DROPCLI_DATA_MIRROR``) if set, else ``urls``."""
+    """Where to download ``file`` from: the mirror (``DROPCLI_DATA_MIRROR``) if set, else ``urls``.
+
+    DataError if the mirror is not an http(s) address, before anything is downloaded or created.
+    """
     mirror = mirror or os.environ.get(MIRROR_ENV)
     if mirror:
+        check_mirror(mirror)
         return [f"{mirror.rstrip('/')}/{dataset}/{file.name}"]
     return [base.rstrip("/") + "/" + file.name for base in urls]
+
+
+def check_mirror(mirror: str) -> None:
+    """DataError unless ``mirror`` is an http:// or https:// address with a host."""
+    try:
+        parts = urlsplit(mirror)
+        ok = parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
+    except ValueError:  # e.g. an unclosed [ipv6 address
+        ok = False
+    if not ok or any(c.isspace() for c in mirror):
+        raise DataError(f"{MIRROR_ENV}={mirror}: not an http(s) URL; expected an address such as "
+                        f"https://example.org/datasets, which serves <dataset>/<file>")
 
 
 class _PoochProgress:
@@ -85,12 +103,12 @@ def download(file: RemoteFile, urls: Sequence[str], folder: Path, progress: Prog
             with _quiet(pooch.get_logger()):
                 return Path(pooch.retrieve(url, known_hash=f"sha256:{file.sha256}", fname=file.name,
                                            path=folder, downloader=downloader))
+        except requests.RequestException as e:  # first: requests' errors are ValueErrors and OSErrors too
+            reasons.append(f"{url}: {_why(e)}")
         except ValueError as e:
             if "hash" not in str(e):
                 raise
             reasons.append(f"{url}: the file's SHA-256 is not the pinned {file.sha256[:12]}..., so it was deleted")
-        except requests.RequestException as e:
-            reasons.append(f"{url}: {_why(e)}")
     raise DownloadFailed(reasons)
 
 

@@ -69,6 +69,8 @@ def read_images_and_labels(images: Path, labels: Path, shape: tuple[int, ...], n
         raise DataError(f"{labels}: expected a 1-D IDX array of unsigned-byte labels, found {y.dtype} {y.shape}")
     if len(X) != len(y):
         raise DataError(f"{images} has {len(X)} images but {labels} has {len(y)} labels")
+    if len(X) == 0:
+        raise DataError(f"{images}: holds no images (shape {X.shape}); every split needs at least one example")
     check_labels(y, num_classes, labels)
     return X.reshape(len(X), -1), y
 

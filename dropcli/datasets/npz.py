@@ -3,9 +3,12 @@
     X_train, y_train, X_val, y_val [, X_test, y_test]     the splits, as you made them
     X, y                                                  one pool: 80% / 10% / 10% by the seed
 
-X arrays hold one example per row (any trailing shape is flattened) of numbers; y arrays
-hold integer labels 0..K-1 (K is the largest label plus one). Read with
-``allow_pickle=False``: an array of Python objects is refused, never unpickled.
+X arrays hold one example per row (any trailing shape is flattened, at least one number
+each) of numbers; y arrays hold integer labels. The training labels (``y_train``, or the
+pool's ``y``) are the classes: 0..K-1 without gaps, K >= 2; validation and test labels are
+some of them. Read with ``allow_pickle=False``: an array of Python objects is refused, never
+unpickled, and a file that is not a zip archive is refused before numpy reads it (numpy
+would otherwise take it for a pickle).
 """
 
 from __future__ import annotations
@@ -17,17 +20,26 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
+from .sources import shown
 
 SPLIT_KEYS = ("X_train", "y_train", "X_val", "y_val")
 TEST_KEYS = ("X_test", "y_test")
 POOL_KEYS = ("X", "y")
 LAYOUTS = "X_train, y_train, X_val, y_val [, X_test, y_test], or X, y"
+ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")  # a zip archive's first bytes (an empty one's: its end record)
+NPY_MAGIC = b"\x93NUMPY"
 
 
 def read_npz(path) -> tuple[dict[str, np.ndarray], int]:
     """The validated arrays of ``path`` (X flattened to (N, D)) and the number of classes."""
     path = Path(path).expanduser()
     try:
+        with open(path, "rb") as f:
+            head = f.read(len(NPY_MAGIC))
+        if not head.startswith(ZIP_MAGIC + (NPY_MAGIC,)):  # numpy would try it as a pickle
+            what = "an empty file" if not head else "not a zip archive"
+            raise DataError(f"{path}: not a .npz file ({what}); npz expects a file written by numpy.savez "
+                            f"with {LAYOUTS}")
         z = np.load(path, allow_pickle=False)
         if not isinstance(z, np.lib.npyio.NpzFile):
             raise DataError(f"{path}: holds a single array; npz expects a .npz file with {LAYOUTS}")
@@ -47,7 +59,7 @@ def read_npz(path) -> tuple[dict[str, np.ndarray], int]:
     except DataError:
         raise
     except FileNotFoundError:
-        raise DataError(f"data.path: {path} does not exist; npz expects a .npz file with {LAYOUTS}") from None
+        raise DataError(f"data.path: {shown(path)} does not exist; npz expects a .npz file with {LAYOUTS}") from None
     except IsADirectoryError:
         raise DataError(f"data.path: {path} is a folder; npz expects a .npz file with {LAYOUTS}") from None
     except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as e:
@@ -80,10 +92,12 @@ def _check(arrays: dict[str, np.ndarray], path: Path) -> tuple[dict[str, np.ndar
         if len(X) != len(y):
             raise DataError(f"{path}: {xk} has {len(X)} rows but {yk} has {len(y)} labels")
         if len(X) == 0:
-            raise DataError(f"{path}: {xk} is empty")
+            raise DataError(f"{path}: {xk} is empty (shape {X.shape}); every split needs at least one example")
+        if X.size == 0:
+            raise DataError(f"{path}: {xk} has 0 features (shape {X.shape}); each example needs at least one number")
         if X.dtype.kind == "f" and not np.isfinite(X).all():
             raise DataError(f"{path}: {xk} contains NaN or infinite values")
-        if len(y) and y.min() < 0:
+        if y.min() < 0:
             i = int(np.argmin(y))
             raise DataError(f"{path}: {yk} has a negative label {y[i]} at index {i}; labels must be 0..K-1")
         X = X.reshape(len(X), -1)
@@ -91,9 +105,38 @@ def _check(arrays: dict[str, np.ndarray], path: Path) -> tuple[dict[str, np.ndar
         out[xk], out[yk] = X, y
     if len(dims) > 1:
         raise DataError(f"{path}: the X arrays have different numbers of features: {sorted(dims)}")
-    num_classes = 1 + max(int(y.max()) for k, y in out.items() if k.startswith("y"))
-    if num_classes < 2:
-        raise DataError(f"{path}: all labels are 0; a classifier needs at least two classes")
+    num_classes = _num_classes(out, path)
     if "X" in out and len(out["X"]) < 10:
         raise DataError(f"{path}: X has {len(out['X'])} examples; splitting it needs at least 10")
     return out, num_classes
+
+
+def _num_classes(out: dict[str, np.ndarray], path: Path) -> int:
+    """K, the number of distinct training labels, after checking that they are 0..K-1 and
+    that the other splits' labels are among them.
+
+    Works on the distinct values (a sort of the labels), never on an array as long as the
+    largest label: a label of 10**9 is an error here, not a 10**9-class network.
+    """
+    yk = "y" if "y" in out else "y_train"
+    classes = np.unique(out[yk])  # sorted, all >= 0
+    k = len(classes)
+    if k < 2:
+        raise DataError(f"{path}: {yk} has only one distinct label ({classes[0]}); "
+                        f"a classifier needs at least two classes")
+    if classes[-1] != k - 1:  # k distinct labels >= 0 are 0..k-1 exactly when the largest is k-1
+        first = classes[classes >= k][0]
+        raise DataError(f"{path}: {yk} has label {first}; labels must be 0..K-1 without gaps "
+                        f"(found {k} distinct labels: {_some(classes)})")
+    for other in ("y_val", "y_test"):
+        if other in out and (top := out[other].max()) >= k:
+            raise DataError(f"{path}: {other} has label {top}, which is not a class of {yk} (0..{k - 1}); "
+                            f"validation and test labels must be among the training labels")
+    return k
+
+
+def _some(values: np.ndarray, head: int = 5) -> str:
+    """``0, 1, 2`` or, for many values, ``0, 1, 2, 3, 4, ..., 999``."""
+    if len(values) <= head + 1:
+        return ", ".join(str(v) for v in values)
+    return f"{', '.join(str(v) for v in values[:head])}, ..., {values[-1]}"

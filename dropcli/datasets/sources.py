@@ -31,6 +31,12 @@ def data_dir() -> Path:
     return Path(platformdirs.user_cache_dir("dropcli")) / "datasets"
 
 
+def shown(path: Path) -> str:
+    """``path`` for a message; a relative one with the absolute path it resolves to (from the
+    current folder), so that the user sees where dropcli looked."""
+    return str(path) if path.is_absolute() else f"{path} (resolved to {path.absolute()})"
+
+
 def dataset_dir(spec: DatasetSpec, cache_dir: Path | None = None) -> Path:
     return Path(cache_dir or data_dir()) / spec.name
 
@@ -74,7 +80,7 @@ def from_path(spec: DatasetSpec, path: str | os.PathLike) -> Located:
     """The files at ``data.path`` (a folder, or for CIFAR-10 also the archive itself)."""
     path = Path(path).expanduser()
     if not path.exists():
-        raise DataError(f"data.path: {path} does not exist; {spec.name} expects a folder with "
+        raise DataError(f"data.path: {shown(path)} does not exist; {spec.name} expects a folder with "
                         f"{expected_files(spec)}")
     if path.is_file():
         if spec.format == "cifar-python":
@@ -113,6 +119,6 @@ def locate(spec: DatasetSpec, path=None, *, cache_dir: Path | None = None, mirro
                 f"hand from {spec.homepage} into {folder}, or anywhere and set data.path to its folder"
             ) from None
         except OSError as e:
-            raise DataError(f"{spec.name}: cannot write the download into {folder} ({e.strerror}); "
+            raise DataError(f"{spec.name}: cannot write the download into {folder} ({e.strerror or e}); "
                             f"set {DATA_DIR_ENV} to a writable folder, or data.path to your own copy") from None
     return Located(tuple(found), "download")
