@@ -10,8 +10,11 @@ Every key has a default, so an empty file is a valid config::
     train:   optimizer, learning_rate, lr_decay, batch_size, epochs, dtype
     sweep:   {dotted.key: [value, ...]}   # the grid `dropcli sweep` runs; ignored by `train`
 
-``keep_prob`` is the probability of KEEPING a unit (1.0 = dropout off). The other names in
-the literature (``p``, ``rate``, ``drop_prob``, ...) are refused with the equivalent value.
+``keep_prob`` is the probability of KEEPING a unit (1.0 = dropout off), at least 1e-6: below
+that almost every unit is dropped and 1/keep_prob heads for float32's limit. The other names in
+the literature (``p``, ``rate``, ``drop_prob``, ...) are refused with the equivalent value. A
+numeric ``weight_init`` (the std) is at most 10: a larger one overflows a deep net's float32
+activations before the first step.
 
 Every problem is a one-line ``ConfigError`` naming where, what was expected and what was
 found: ``configs/x.yaml:12: model.hidden_dims[1]: expected an integer >= 1, found -3``, or
@@ -35,9 +38,9 @@ from typing import Annotated, Any, Literal
 import annotated_types as at
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
-from .config_errors import Expect, Invalid, Problem, fail, path_problem, show, translate
+from .config_errors import QUOTE_IT, Expect, Invalid, Problem, fail, path_problem, show, translate
 from .config_overrides import parse_overrides, parse_sweep_items
-from .config_yaml import line_at, parse_yaml, yaml_line
+from .config_yaml import line_at, parse_yaml, plain_text_at, yaml_line
 from .errors import ConfigError
 
 # ---------------------------------------------------------------- schema
@@ -65,6 +68,8 @@ def _tuples(value: Any) -> Any:
 
 PositiveInt = Annotated[int, at.Ge(1)]
 Probability = Annotated[float, at.Gt(0), at.Le(1)]
+MIN_KEEP_PROB, MAX_INIT_STD = 1e-6, 10.0  # see the module docstring
+KeepProb = Annotated[float, at.Ge(MIN_KEEP_PROB), at.Le(1), Expect("a number >= 1e-6 and <= 1")]
 Dataset = Literal["digits", "mnist", "fashion-mnist", "cifar10", "npz"]  # each has a loader in dropcli.data
 VARIANTS = ("inverted", "vanilla", "gaussian", "dropconnect")  # each is a Variant in dropcli.nn.dropout
 NAME_PATTERN = r"^[A-Za-z0-9._-]+$"
@@ -97,8 +102,9 @@ class ModelConfig(_Section):
         "none", description="normalization after each hidden affine layer"
     )
     weight_init: Annotated[
-        Literal["he", "xavier"] | Annotated[float, at.Gt(0)], Expect("he, xavier or a number > 0")
-    ] = Field("he", description="he, xavier, or the std of a normal init")
+        Literal["he", "xavier"] | Annotated[float, at.Gt(0), at.Le(MAX_INIT_STD)],
+        Expect("he, xavier or a number > 0 and <= 10"),
+    ] = Field("he", description="he, xavier, or the std of a normal init (at most 10)")
     reg: Annotated[float, at.Ge(0)] = Field(0.0, description="L2: loss += 0.5 * reg * sum(W**2)")
     max_norm: Annotated[float, at.Gt(0)] | None = Field(
         None, description="after each update, rescale each hidden unit's incoming weights to norm <= c (null: off)")
@@ -111,8 +117,8 @@ class DropoutConfig(_Section):
         "inverted", description="inverted: scale by 1/keep_prob in training; vanilla: at test; "
         "gaussian: noise N(1, (1-keep_prob)/keep_prob); dropconnect: mask the weights into hidden layers"
     )
-    keep_prob: Probability = Field(0.5, description="probability of KEEPING a hidden unit; 1 = off")
-    input_keep_prob: Probability = Field(1.0, description="probability of keeping an input feature")
+    keep_prob: KeepProb = Field(0.5, description="probability of KEEPING a hidden unit (1e-6 to 1); 1 = off")
+    input_keep_prob: KeepProb = Field(1.0, description="probability of keeping an input feature (1e-6 to 1)")
     placement: Literal["all", "last"] = Field(
         "all", description="hidden dropout after every hidden layer, or only after the last (Li et al. 2019)"
     )
@@ -248,6 +254,9 @@ def load_config_text(text: str, name: str) -> Config:
         return _validate(data)
     except Invalid as invalid:
         problems = sorted(invalid.problems, key=lambda p: line_at(root, p[0]) or 0)
+        for i, (loc, message) in enumerate(problems):  # `name: no`: "...; to mean the text, quote it: 'no'"
+            if message.endswith(QUOTE_IT) and (written := plain_text_at(root, loc)):
+                problems[i] = (loc, f"{message}: {written!r}")
         fail(problems, lambda loc: f"{name}:{line_at(root, loc) or '?'}: ")
 
 

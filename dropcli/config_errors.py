@@ -4,11 +4,13 @@ A problem is ``(loc, message)``, ``loc`` as in pydantic: ``("model", "hidden_dim
 first one becomes the ``ConfigError``, e.g. ``x.yaml:12: model.hidden_dims[1]: expected an
 integer >= 1, found -3 (and 1 more)``. What a field accepts is read from its schema type (or
 its ``Expect`` marker); an unknown key gets a did-you-mean, and the other names of keep_prob
-(``p``, ``rate``, ``drop_prob``, ...) get the equivalent keep_prob value.
+(``p``, ``rate``, ``drop_prob``, ...) get the equivalent keep_prob value. A boolean or number
+found where text was expected (``name: no``) gets a hint to quote it.
 
 The schema (``dropcli.config``) imports this module, so it is looked up here when needed.
 """
 
+import datetime
 import difflib
 import json
 from collections.abc import Callable
@@ -22,6 +24,7 @@ from pydantic import BaseModel, ValidationError
 from .errors import ConfigError
 
 Problem = tuple[tuple, str]  # (loc, message), loc as in pydantic: ("model", "hidden_dims", 1)
+QUOTE_IT = "; to mean the text, quote it"  # YAML read `no` as false, `123` as a number; a file adds ": 'no'"
 
 
 @dataclass(frozen=True)
@@ -41,8 +44,10 @@ class Invalid(Exception):
 
 def fail(problems: list[Problem], where: Callable[[tuple], str]) -> NoReturn:
     """Raise the first problem as a ConfigError; ``where(loc)`` gives its prefix ('x.yaml:3: ')."""
+    # the same mistake in several items of a list (`[0, 0]`, `--set seed=,`) is one problem
+    distinct = {(tuple(p for p in place if not isinstance(p, int)), m) for place, m in problems}
+    more = f" (and {len(distinct) - 1} more)" if len(distinct) > 1 else ""
     loc, message = problems[0]
-    more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
     raise ConfigError(f"{where(loc)}{dotted(loc)}: {message}{more}")
 
 
@@ -64,15 +69,25 @@ def show(value: Any) -> str:
 def translate(error: ValidationError) -> list[Problem]:
     """pydantic's errors as (loc, message for a person), one per location."""
     problems: dict[tuple, str] = {}
-    for e in error.errors(include_url=False):
+    errors = error.errors(include_url=False)
+    failed = [e["loc"] for e in errors]
+    for e in errors:
         if e["type"] == "extra_forbidden":
             problems.setdefault(tuple(e["loc"]), unknown_key(tuple(e["loc"]), e["input"], "file"))
             continue
+        n = len(e["loc"])
+        if e["type"] == "too_short" and any(len(f) > n and f[:n] == e["loc"] for f in failed):
+            continue  # `[0]`: its item failed, so it is also "too short after validation"
         tp, loc = _locate(tuple(e["loc"]))
         msg = e["msg"][0].lower() + e["msg"][1:]
         expected = f"expected {expect(tp)}" if tp is not None else msg
-        problems.setdefault(loc, f"{expected}, found {show(e['input'])}")
+        found = e["input"]
+        hint = QUOTE_IT if e["type"] == "string_type" and isinstance(found, _NOT_TEXT) else ""
+        problems.setdefault(loc, f"{expected}, found {show(found)}{hint}")
     return list(problems.items())
+
+
+_NOT_TEXT = (bool, int, float, datetime.date)  # what YAML makes of `no`, `123`, `1.0`, `2024-01-01`
 
 
 def _unwrap(tp: Any) -> Any:
@@ -161,8 +176,9 @@ def unknown_key(loc: tuple, value: Any, style: str) -> str:
     from .config import Config, config_paths
 
     *parents, key = loc
-    if tuple(parents) == ("dropout",) and key in (*_DROP_ALIASES, *_KEEP_ALIASES, "p"):
-        return _alias_message(key, value, style)
+    if tuple(parents) in ((), ("dropout",)) and key in (*_DROP_ALIASES, *_KEEP_ALIASES, "p"):
+        # at the top level, a file needs the section too: `dropout.keep_prob: 0.8`
+        return _alias_message(key, value, "dotted" if style == "file" and not parents else style)
     paths = config_paths()
     model = _unwrap(_locate(tuple(parents))[0]) if parents else Config
     is_model = isinstance(model, type) and issubclass(model, BaseModel)
@@ -185,7 +201,7 @@ def _alias_message(key: str, value: Any, style: str) -> str:
     values = list(value) if isinstance(value, (list, tuple)) else [value]
     numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
     if not values or not numeric:
-        return f"{head}; write keep_prob instead"
+        return f"{head}; write {'keep_prob' if style == 'file' else 'dropout.keep_prob'} instead"
 
     def write(numbers: list) -> str:
         shown = show(numbers if isinstance(value, (list, tuple)) else numbers[0])

@@ -2,15 +2,18 @@
 
 ``parse_yaml`` reads one document with the safe loader (no Python objects; ``1e-3`` is a
 float) and keeps its node tree, so ``line_at`` can give the line of any key or list item.
+What YAML 1.1 reads differently from what people mean is refused with its line: keys that
+are not strings (``yes:``, ``null:``, ``[1, 2]:``), octal ``010`` (8) and base-60 ``1:30`` (90).
 ``yaml_line`` writes one ``key: value  # comment`` line, lists in flow style: ``[256, 256]``.
 """
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 import yaml
 
-from .config_errors import dotted
+from .config_errors import QUOTE_IT, dotted, show
 from .errors import ConfigError
 
 
@@ -37,7 +40,7 @@ def parse_yaml(text: str, name: str, *, lines: bool = True) -> tuple[Any, yaml.N
         if root is None:
             return None, None
         _check_size(root, name)
-        _check_duplicates(root, name, (), set())
+        _check_nodes(root, name, lines, loader.construct_object)
         return loader.construct_document(root), root
     except RecursionError:
         raise ConfigError(f"{name}: invalid YAML: nested too deeply") from None
@@ -85,39 +88,108 @@ def _check_size(root: yaml.Node, name: str) -> None:
     size(root, 0, set())
 
 
-def _check_duplicates(node: yaml.Node, name: str, loc: tuple, seen: set[int]) -> None:
-    if id(node) in seen:  # a shared (aliased) node: checked already
-        return
-    seen.add(id(node))
-    if isinstance(node, yaml.MappingNode):
-        first: dict[str, int] = {}
-        for key, value in node.value:
-            line = key.start_mark.line + 1
-            if key.value in first:
-                raise ConfigError(f"{name}:{line}: {dotted((*loc, key.value))}: duplicate key "
-                                  f"(first given on line {first[key.value]})")
-            first[key.value] = line
-            _check_duplicates(value, name, (*loc, key.value), seen)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            _check_duplicates(item, name, (*loc, i), seen)
+_TAG = "tag:yaml.org,2002:"
+_KEY_TAGS = {f"{_TAG}str", f"{_TAG}merge", f"{_TAG}value"}  # `<<: *base` merges a mapping in
+_NUMBER_TAGS = {f"{_TAG}int", f"{_TAG}float"}
+_OCTAL = re.compile(r"[-+]?0[0-7_]+")  # YAML 1.1: 010 is 8 (YAML 1.2 and people: 10)
 
 
-def line_at(root: yaml.Node | None, loc: tuple) -> int | None:
-    """The line of the key (or list item) at ``loc``, or of its deepest ancestor found."""
-    node, line = root, None
+def _check_nodes(root: yaml.Node, name: str, lines: bool, construct: Callable[[yaml.Node], Any]) -> None:
+    """Refuse duplicate keys, keys that are not strings, and octal or base-60 numbers."""
+    seen: set[int] = set()
+
+    def where(node: yaml.Node, loc: tuple) -> str:  # `x.yaml:3: model.hidden_dims[1]`, `--set seed`
+        if lines:
+            return f"{name}:{node.start_mark.line + 1}: {dotted(loc)}"
+        return name + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc)
+
+    def value_of(node: yaml.ScalarNode, loc: tuple) -> Any:
+        try:
+            return construct(node)
+        except (ValueError, KeyError, AttributeError):  # `!!int abc`: the constructor's own error
+            tag = node.tag.replace(_TAG, "!!")
+            raise ConfigError(f"{where(node, loc)}: {node.value!r} is not a valid {tag}") from None
+
+    def key_found(key: yaml.Node, loc: tuple) -> str:  # `true; to mean the text, quote it: 'yes'`
+        if not isinstance(key, yaml.ScalarNode):
+            return "a list" if isinstance(key, yaml.SequenceNode) else "a mapping"
+        return show(value_of(key, loc)) + (f"{QUOTE_IT}: {key.value!r}" if key.style is None else "")
+
+    def check(node: yaml.Node, loc: tuple) -> None:
+        if id(node) in seen:  # a shared (aliased) node: checked already
+            return
+        seen.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            first: dict[str, int] = {}
+            for key, value in node.value:
+                if key.tag not in _KEY_TAGS:  # `yes:`, `null:`, `1:`, `? [1, 2]`
+                    place = (*loc, _as_written(key))
+                    raise ConfigError(f"{where(key, place)}: keys should be strings, "
+                                      f"found {key_found(key, place)}")
+                if key.value in first:
+                    raise ConfigError(f"{where(key, (*loc, key.value))}: duplicate key "
+                                      f"(first given on line {first[key.value]})")
+                first[key.value] = key.start_mark.line + 1
+                check(value, (*loc, key.value))
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                check(item, (*loc, i))
+        elif node.tag.startswith(_TAG):  # a scalar: `!!int abc` is refused here, with its line
+            value = value_of(node, loc)
+            if node.style is None and node.tag in _NUMBER_TAGS and (problem := _yaml11_number(node.value, value)):
+                raise ConfigError(f"{where(node, loc)}: {problem}")
+
+    check(root, ())
+
+
+def _yaml11_number(text: str, value: int | float) -> str | None:
+    """Why 010 (octal: 8) or 1:30 (base 60: 90) is refused; None for other numbers."""
+    if ":" in text:
+        problem = f"{text} is a base-60 number in YAML 1.1 (= {show(value)}); write {show(value)}"
+    elif _OCTAL.fullmatch(text) and value != int(text.replace("_", "")):
+        problem = (f"{text} is an octal number in YAML 1.1 (= {value}); write {int(text.replace('_', ''))} "
+                   f"(or {value}) without the leading zero")
+    else:
+        return None
+    return f"{problem}, or quote it for text: {text!r}"
+
+
+def _as_written(node: yaml.Node) -> str:
+    """A node's text as it stands in the file, on one line: ``[1, 2]``."""
+    mark, end = node.start_mark, node.end_mark
+    text = mark.buffer[mark.pointer:end.pointer] if mark.buffer is not None else str(node.value)
+    return " ".join(text.split())
+
+
+def _walk(root: yaml.Node | None, loc: tuple) -> list[tuple[int, yaml.Node]]:
+    """(line, node) of each part of ``loc`` found in the tree (a key's line and its value,
+    or a list item), stopping at the first part not found."""
+    found, node = [], root
     for part in loc:
         if isinstance(node, yaml.MappingNode):
             match = next(((k, v) for k, v in node.value if k.value == str(part)), None)
             if match is None:
                 break
-            line, node = match[0].start_mark.line + 1, match[1]
+            found.append((match[0].start_mark.line + 1, match[1]))
         elif isinstance(node, yaml.SequenceNode) and part in range(len(node.value)):
-            node = node.value[part]
-            line = node.start_mark.line + 1
+            found.append((node.value[part].start_mark.line + 1, node.value[part]))
         else:
             break
-    return line
+        node = found[-1][1]
+    return found
+
+
+def line_at(root: yaml.Node | None, loc: tuple) -> int | None:
+    """The line of the key (or list item) at ``loc``, or of its deepest ancestor found."""
+    found = _walk(root, loc)
+    return found[-1][0] if found else None
+
+
+def plain_text_at(root: yaml.Node | None, loc: tuple) -> str | None:
+    """The unquoted scalar at ``loc`` as written (``no``, ``123``), or None."""
+    found = _walk(root, loc)
+    node = found[-1][1] if found and len(found) == len(loc) else None
+    return node.value if isinstance(node, yaml.ScalarNode) and node.style is None else None
 
 
 class _Dumper(yaml.SafeDumper):

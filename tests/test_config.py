@@ -2,7 +2,10 @@
 
 import copy
 import json
+import os
 import pickle
+import subprocess
+import sys
 from pathlib import Path
 
 import pydantic
@@ -200,7 +203,7 @@ def test_config_to_dict_is_json():
                                       "found 'gelu'"]),
     ("model:\n  weight_init: -1\n", [":2: model.weight_init: expected he, xavier or a number > 0",
                                      "found -1"]),
-    ("dropout:\n  keep_prob: 0\n", [":2: dropout.keep_prob: expected a number > 0 and <= 1",
+    ("dropout:\n  keep_prob: 0\n", [":2: dropout.keep_prob: expected a number >= 1e-6 and <= 1",
                                     "found 0"]),
     ("data:\n  num_train: 0\n", [":2: data.num_train: expected an integer >= 1 or null", "found 0"]),
     ("data:\n  dataset: imagenet\n", [":2: data.dataset: expected one of digits, mnist, fashion-mnist, cifar10, npz",
@@ -276,14 +279,177 @@ def test_missing_file(tmp_path):
         load_config(tmp_path / "nope.yaml")
 
 
+# ---------------------------------------------------------------- YAML 1.1 surprises
+
+
+@pytest.mark.parametrize("text, message", [
+    ("train: {epochs: 2}\n? [1, 2]\n: 3\n", ":2: [1, 2]: keys should be strings, found a list"),
+    ("train: {[1]: 2}\n", ":1: train.[1]: keys should be strings, found a list"),
+    ("model:\n  reg: 0\n  ? {a: 1}\n  : 2\n", ":3: model.{a: 1}: keys should be strings, found a mapping"),
+    ("name: a\nyes: 1\n", ":2: yes: keys should be strings, found true; to mean the text, quote it: 'yes'"),
+    ("name: a\nnull: 1\n", ":2: null: keys should be strings, found null; to mean the text, quote it: 'null'"),
+    ("model:\n  1: x\n", ":2: model.1: keys should be strings, found 1; to mean the text, quote it: '1'"),
+])
+def test_keys_that_are_not_strings_name_line_and_key_as_written(tmp_path, text, message):
+    assert error_of(tmp_path, text) == message
+
+
+def test_keys_that_are_not_strings_in_overrides():
+    with pytest.raises(ConfigError) as info:
+        apply_overrides(Config(), ["seed={[1]: 2}"])
+    assert str(info.value) == "--set seed.[1]: keys should be strings, found a list"
+
+
+def test_values_that_do_not_fit_their_tag(tmp_path):
+    assert error_of(tmp_path, "seed: 1\ntrain:\n  epochs: !!int abc\n") == (
+        ":3: train.epochs: 'abc' is not a valid !!int")
+    assert error_of(tmp_path, "name: !!bool maybe\n") == ":1: name: 'maybe' is not a valid !!bool"
+
+
+def test_quoted_and_merge_keys_are_strings(tmp_path):
+    assert ":2: yes: unknown key" in error_of(tmp_path, "name: a\n'yes': 1\n")
+    assert load_config(write(tmp_path, "model:\n  <<: {reg: 0.1}\n")).model.reg == 0.1
+
+
+@pytest.mark.parametrize("text, message", [
+    ("train:\n  epochs: 010\n", ":2: train.epochs: 010 is an octal number in YAML 1.1 (= 8); "
+                                "write 10 (or 8) without the leading zero, or quote it for text: '010'"),
+    ("train:\n  epochs: 1:30\n", ":2: train.epochs: 1:30 is a base-60 number in YAML 1.1 (= 90); "
+                                 "write 90, or quote it for text: '1:30'"),
+    ("model:\n  hidden_dims: [16, 010]\n", ":2: model.hidden_dims[1]: 010 is an octal number"),
+    ("sweep:\n  seed: [0, 1, 012]\n", ":2: sweep.seed[2]: 012 is an octal number in YAML 1.1 (= 10)"),
+    ("train:\n  learning_rate: 1:00.5\n",
+     ":2: train.learning_rate: 1:00.5 is a base-60 number in YAML 1.1 (= 60.5)"),
+    ("name: 0755\n", ":1: name: 0755 is an octal number in YAML 1.1 (= 493)"),
+])
+def test_yaml_1_1_octal_and_base_60_numbers_are_refused(tmp_path, text, message):
+    assert error_of(tmp_path, text).startswith(message)
+
+
+def test_numbers_yaml_1_2_reads_the_same_are_kept(tmp_path):
+    config = load_config(write(tmp_path, "seed: 07\nname: '010'\ndata:\n  path: '1:30'\n"))
+    assert (config.seed, config.name, config.data.path) == (7, "010", "1:30")
+    with pytest.raises(ConfigError, match=r"^--set train\.epochs: 010 is an octal number .* write 10 \(or 8\)"):
+        apply_overrides(Config(), ["train.epochs=010"])
+
+
+NAME = "expected a name of 1 to 64 characters from A-Z a-z 0-9 . _ - (at least one letter or digit)"
+
+
+@pytest.mark.parametrize("text, message", [
+    ("name: no\n", f":1: name: {NAME}, found false; to mean the text, quote it: 'no'"),
+    ("name: 123\n", f":1: name: {NAME}, found 123; to mean the text, quote it: '123'"),
+    ("data:\n  path: 2024\n",
+     ":2: data.path: expected a string or null, found 2024; to mean the text, quote it: '2024'"),
+    ("sweep:\n  name: [a, off]\n",
+     f":2: sweep.name[1]: {NAME}, found false; to mean the text, quote it: 'off'"),
+])
+def test_booleans_and_numbers_where_text_was_expected_say_quote_it(tmp_path, text, message):
+    assert error_of(tmp_path, text) == message
+
+
+def test_quote_it_hint_in_overrides_and_not_for_wrong_text():
+    with pytest.raises(ConfigError) as info:
+        apply_overrides(Config(), ["name=no"])
+    assert str(info.value) == f"--set name: {NAME}, found false; to mean the text, quote it"
+    with pytest.raises(ConfigError) as info:  # a choice is not fixed by quoting
+        apply_overrides(Config(), ["model.normalization=off"])
+    assert "quote" not in str(info.value)
+
+
+# ---------------------------------------------------------------- counts, bounds, top-level aliases
+
+
+@pytest.mark.parametrize("text", ["[0]", "[-3]", "[1.5]", "[[16]]", "[0, 0]"])
+def test_one_problem_is_not_counted_twice(tmp_path, text):
+    message = error_of(tmp_path, f"model:\n  hidden_dims: {text}\n")
+    assert message.startswith(":2: model.hidden_dims[0]: expected an integer >= 1, found ")
+    assert "(and" not in message
+
+
+def test_distinct_problems_are_counted(tmp_path):
+    assert error_of(tmp_path, "model:\n  hidden_dims: [0, -3]\n").endswith("found 0 (and 1 more)")
+    with pytest.raises(ConfigError) as info:
+        parse_sweep_values(["seed=,"])
+    assert str(info.value) == "--set seed[0]: expected an integer >= 0, found null"
+
+
+KEEP = "expected a number >= 1e-6 and <= 1"
+
+
+@pytest.mark.parametrize("item, message", [
+    ("dropout.keep_prob=1e-40", f"--set dropout.keep_prob: {KEEP}, found 1e-40"),
+    ("dropout.keep_prob=1e-320", f"--set dropout.keep_prob: {KEEP}, found 1e-320"),
+    ("dropout.input_keep_prob=1e-40", f"--set dropout.input_keep_prob: {KEEP}, found 1e-40"),
+    ("model.weight_init=1e200", "--set model.weight_init: expected he, xavier or a number > 0 and <= 10, "
+                                "found 1e+200"),
+])
+def test_extreme_numbers_are_refused(item, message):
+    with pytest.raises(ConfigError) as info:
+        apply_overrides(Config(), [item])
+    assert str(info.value) == message
+
+
+def test_extreme_number_bounds(tmp_path):
+    config = with_values(Config(), {"dropout.keep_prob": 1e-6, "dropout.input_keep_prob": 1e-6,
+                                    "model.weight_init": 10})
+    assert (config.dropout.keep_prob, config.model.weight_init) == (1e-6, 10)
+    assert error_of(tmp_path, "dropout:\n  input_keep_prob: 9.9e-7\n") == (
+        f":2: dropout.input_keep_prob: {KEEP}, found 9.9e-07")
+    assert error_of(tmp_path, "sweep:\n  model.weight_init: [he, 10.5]\n") == (
+        ":2: sweep.model.weight_init[1]: expected he, xavier or a number > 0 and <= 10, found 10.5")
+
+
+ALIAS = "dropcli calls this knob keep_prob (probability of keeping a unit)"
+
+
+@pytest.mark.parametrize("text, message", [
+    ("dropout_rate: 0.2\n", f":1: dropout_rate: {ALIAS}; write dropout.keep_prob: 0.8 (= 1 - dropout_rate)"),
+    ("name: a\nrate: 0.3\n", f":2: rate: {ALIAS}; write dropout.keep_prob: 0.7 (= 1 - rate)"),
+    ("keep: 0.6\n", f":1: keep: {ALIAS}; write dropout.keep_prob: 0.6"),
+    ("p: 0.3\n", "if p was the keep probability, dropout.keep_prob: 0.7 if it was the drop rate"),
+    ("drop_prob: abc\n", f":1: drop_prob: {ALIAS}; write dropout.keep_prob instead"),
+])
+def test_top_level_keep_prob_aliases_give_the_equivalent(tmp_path, text, message):
+    assert message in error_of(tmp_path, text)
+
+
+def test_top_level_keep_prob_aliases_in_overrides():
+    with pytest.raises(ConfigError) as info:
+        apply_overrides(Config(), ["drop_prob=0.1"])
+    assert str(info.value) == f"--set drop_prob: {ALIAS}; write dropout.keep_prob=0.9 (= 1 - drop_prob)"
+
+
+REPO = Path(__file__).resolve().parents[1]
+REAL = [  # the auditor's cases as real `dropcli train` processes: x.yaml, --set items, the line
+    ("train: {epochs: 2}\n? [1, 2]\n: 3\n", [], "x.yaml:2: [1, 2]: keys should be strings"),
+    ("train: {epochs: 1}\n", ["dropout.keep_prob=1e-40"], f"--set dropout.keep_prob: {KEEP}"),
+    ("train: {epochs: 1}\n", ["model.weight_init=1e200"], "--set model.weight_init: expected he, xavier"),
+    ("train:\n  epochs: 010\n", [], "x.yaml:2: train.epochs: 010 is an octal number"),
+]
+
+
+@pytest.mark.parametrize("text, items, line", REAL, ids=["list-key", "keep_prob", "weight_init", "octal"])
+def test_bad_config_in_a_real_process_is_one_line_exit_2(tmp_path, text, items, line):
+    write(tmp_path, text)
+    sets = [arg for item in items for arg in ("--set", item)]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.run([sys.executable, "-m", "dropcli", "train", "x.yaml", "--runs-dir", "runs", *sets],
+                          capture_output=True, text=True, cwd=tmp_path, env=env, timeout=60)
+    lines = proc.stderr.splitlines()  # no traceback, no numpy RuntimeWarning
+    assert proc.returncode == 2 and proc.stdout == "", proc.stderr
+    assert len(lines) == 1 and lines[0].startswith(f"error: {line}"), proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.yaml"]  # no runs folder
+
+
 # ---------------------------------------------------------------- sweep section
 
 
 @pytest.mark.parametrize("text, part", [
     ("sweep:\n  seed: [0, 1]\n  dropout.keep_prob: [0.5, 1.5]\n",
-     ":3: sweep.dropout.keep_prob[1]: expected a number > 0 and <= 1, found 1.5"),
+     ":3: sweep.dropout.keep_prob[1]: expected a number >= 1e-6 and <= 1, found 1.5"),
     ("sweep:\n  dropout.keep_prob:\n    - 0.5\n    - 2\n",
-     ":4: sweep.dropout.keep_prob[1]: expected a number > 0 and <= 1, found 2"),
+     ":4: sweep.dropout.keep_prob[1]: expected a number >= 1e-6 and <= 1, found 2"),
     ("sweep:\n  model.hidden_dims: [[100], [200, 0]]\n",
      ":2: sweep.model.hidden_dims[1][1]: expected an integer >= 1, found 0"),
     ("sweep:\n  seed: []\n", ":2: sweep.seed: expected a non-empty list of values, found []"),
@@ -353,7 +519,7 @@ def test_override_aliases_give_the_equivalent():
 def test_with_values_and_get_value():
     config = with_values(default_config(), {"dropout.keep_prob": 0.25, "seed": 1})
     assert get_value(config, "dropout.keep_prob") == 0.25 and get_value(config, "seed") == 1
-    with pytest.raises(ConfigError, match="sweep dropout.keep_prob: expected a number > 0"):
+    with pytest.raises(ConfigError, match="sweep dropout.keep_prob: expected a number >= 1e-6"):
         with_values(config, {"dropout.keep_prob": 1.5}, source="sweep")
     with pytest.raises(ConfigError, match="did you mean 'dropout.keep_prob'"):
         get_value(config, "dropout.kep_prob")
@@ -378,7 +544,7 @@ def test_parse_sweep_values():
 
 
 @pytest.mark.parametrize("item, message", [
-    ("dropout.keep_prob=0.25,1.5", "--set dropout.keep_prob[1]: expected a number > 0 and <= 1"),
+    ("dropout.keep_prob=0.25,1.5", "--set dropout.keep_prob[1]: expected a number >= 1e-6 and <= 1"),
     ("model.hidden_dims=[100],[0]", "--set model.hidden_dims[1][0]: expected an integer >= 1"),
     ("dropout.rate=0.25,0.5", "--set dropout.rate: dropcli calls this knob keep_prob"),
     ("seeds=0,1", "--set seeds: unknown key; did you mean 'seed'?"),
