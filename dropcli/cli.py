@@ -13,8 +13,10 @@ and ``main``; the commands live in ``cli_train``, ``cli_sweep``, ``cli_check``,
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -89,7 +91,7 @@ def handle_errors(command):
             _error(f"{where}{e.strerror or e}")
             raise typer.Exit(EXIT_USAGE) from None
         except KeyboardInterrupt:
-            err.print(Text("interrupted", style="yellow"))
+            err.print(Text("interrupted", style="yellow"), soft_wrap=True)
             raise typer.Exit(EXIT_INTERRUPTED) from None
 
     return wrapper
@@ -116,7 +118,13 @@ def _main(
     pass
 
 
-RunsDir = Annotated[Path, typer.Option("--runs-dir", help="Where run folders go.")]
+def _runs_dir(value) -> Path:
+    if value == "":  # Path("") is the current folder: surely not what was meant
+        raise typer.BadParameter("an empty path; give a folder, e.g. --runs-dir runs (or . for this folder)")
+    return Path(value)
+
+
+RunsDir = Annotated[Path, typer.Option("--runs-dir", parser=_runs_dir, help="Where run folders go.")]
 SetOpt = Annotated[
     Optional[list[str]], typer.Option("--set", help="Override a config key: --set model.reg=0.01 (repeatable).")
 ]
@@ -125,12 +133,68 @@ SetOpt = Annotated[
 def config_from_args(config_path: Optional[Path], overrides, name=None):
     from .config import apply_overrides, default_config, load_config, with_values
 
+    check_set_keys(overrides, {"name": f"--name {name}"} if name is not None else {})
     config = load_config(config_path) if config_path is not None else default_config()
     if overrides:
         config = apply_overrides(config, overrides)
     if name is not None:  # a name is a string, not YAML: --name 1e3 or --name yes mean those characters
         config = with_values(config, {"name": name}, source="--name")
     return config
+
+
+def check_set_keys(items, flags: dict) -> None:
+    """Each ``--set`` key at most once, and none that a flag sets too (``flags``: key ->
+    the flag as given, e.g. ``{"seed": "--seeds 0,1"}``): which should win is the user's call."""
+    from .errors import ConfigError
+
+    seen = {}
+    for item in items or ():
+        key, equals, _ = item.partition("=")
+        key = key.strip()
+        if not equals or not key:
+            continue  # malformed: the parser says so
+        if key in seen:
+            raise ConfigError(f"--set {seen[key]} and --set {item} both set {key}; give it once")
+        if key in flags:
+            raise ConfigError(f"{flags[key]} and --set {item} both set {key}; give one of them")
+        seen[key] = item
+
+
+@contextlib.contextmanager
+def config_located(config_path: Optional[Path], given: dict):
+    """An error about a config key raised once the config is read (by the data loader:
+    ``data.num_train: 5000 is more than ...``) says where the key was set, as config
+    errors do: the flag that set it (``given``: key -> "--set", "--keep", ...), else the
+    config file's line (a sweep axis first), else nothing (a default)."""
+    from .errors import ConfigError, DataError
+
+    try:
+        yield
+    except (ConfigError, DataError) as e:
+        key = re.match(r"(?:data|model|dropout|train)\.[a-z_]+(?=[: ])", str(e))
+        where = key and (given.get(key[0]) or _file_line(config_path, key[0]))
+        if not where:
+            raise
+        raise type(e)(f"{where} {e}") from None
+
+
+def _file_line(config_path: Optional[Path], key: str) -> str | None:
+    """``FILE:LINE:`` of ``key`` in the config file (as a sweep axis, else as a setting)."""
+    from .config_yaml import line_at, parse_yaml
+
+    if config_path is None:
+        return None
+    try:
+        data, root = parse_yaml(config_path.read_text(encoding="utf-8"), str(config_path))
+    except Exception:  # it was read a moment ago; if it changed since, name no line
+        return None
+    for loc in (("sweep", key), tuple(key.split("."))):
+        node = data
+        for part in loc:
+            node = node.get(part) if isinstance(node, dict) else None
+        if node is not None:
+            return f"{config_path}:{line_at(root, loc)}:"
+    return None
 
 
 def pct(x):

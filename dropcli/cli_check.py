@@ -45,7 +45,7 @@ def check(
     keep: Annotated[str, typer.Option("--keep", help="keep_prob values to check.")] = "0.25,0.4,0.7",
     variant: Annotated[str, typer.Option("--variant", help="Dropout variants to check.")] = (
         "inverted,vanilla,gaussian,dropconnect"),
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the input and the masks.")] = 0,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of the input and the masks.")] = 0,
     runs_dir: RunsDir = Path("runs"),
 ):
     """Check dropout's expectations and every gradient numerically; exit 1 if anything fails.
@@ -93,7 +93,7 @@ def check(
             out.print(Text(f"FAIL {line}", style="red"))
     folder = new_check_dir(runs_dir)
     write_check_report(results, folder)
-    out.print(f"report: {folder / 'report.md'}", markup=False)
+    out.print(f"report: {folder / 'report.md'}", markup=False, soft_wrap=True)
     if not results["pass"]:
         raise typer.Exit(EXIT_RUN_FAILED)
 

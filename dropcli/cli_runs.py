@@ -80,13 +80,17 @@ def status_text(status) -> Text:
     return Text(str(status), style=style)
 
 
+MAX_T, MAX_REPEATS = 10_000, 1000  # stochastic passes per average, repeats per T: more would run for days
+
+
 @app.command(name="eval")
 @handle_errors
 def eval_(
     run: Annotated[Path, typer.Argument(metavar="RUN", help="A run folder.")],
     mc: Annotated[str, typer.Option("--mc", help="Numbers T of stochastic passes to average.")] = "1,5,10,50,100",
-    repeats: Annotated[int, typer.Option("--repeats", min=1, help="Independent repeats per T (error bars).")] = 5,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the Monte-Carlo masks.")] = 0,
+    repeats: Annotated[int, typer.Option("--repeats", min=1, max=MAX_REPEATS,
+                                         help="Independent repeats per T (error bars).")] = 5,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of the Monte-Carlo masks.")] = 0,
 ):
     """Weight scaling vs Monte-Carlo dropout averaging on a trained run.
 
@@ -105,10 +109,9 @@ def eval_(
         ts = sorted({int(t) for t in mc.split(",") if t.strip()})
     except ValueError:
         raise ConfigError(f"--mc {mc}: expected whole numbers separated by commas, e.g. 1,10,100") from None
-    if not ts or ts[0] < 1:
-        raise ConfigError(f"--mc {mc}: every T must be at least 1")
-    if not (run / "config.yaml").is_file():
-        raise ConfigError(f"{run}: not a run folder (no config.yaml)")
+    if not ts or ts[0] < 1 or ts[-1] > MAX_T:
+        raise ConfigError(f"--mc {mc}: every T must be between 1 and {MAX_T}")
+    check_run_dir(run)
     with err.status(Text(f"evaluating {run.name}...")):
         result = evaluate_run(run, ts, repeats, seed)
     if result is None:
@@ -135,6 +138,22 @@ def eval_(
         out.print(f"  {path}", markup=False, highlight=False, soft_wrap=True)
 
 
+def check_run_dir(run: Path) -> None:
+    """RunStoreError (one line) unless ``run`` is a run folder, saying what it is instead."""
+    from .errors import RunStoreError
+    from .runs import is_run_dir, is_sweep_dir
+
+    if is_run_dir(run):
+        return
+    if not run.exists():
+        raise RunStoreError(f"{run}: no such folder")
+    if not run.is_dir():
+        raise RunStoreError(f"{run}: not a run folder but a file; give the folder that holds it"
+                            + (f" (dropcli eval {run.parent})" if is_run_dir(run.parent) else ""))
+    what = "a sweep folder" if is_sweep_dir(run) else "not a run folder (no config.yaml)"
+    raise RunStoreError(f"{run}: {what}; give one of the run folders that `dropcli runs` lists")
+
+
 def _ci(m: dict) -> str:
     if m["ci95"] is None:
         return "-"
@@ -156,7 +175,7 @@ def plot(
 
     result = plot_all(runs_dir)
     for warning in result.warnings:
-        err.print(Text("warning: ", style="yellow") + Text(warning))
+        err.print(Text("warning: ", style="yellow") + Text(warning), soft_wrap=True)
     out.print(f"wrote {plural(len(result.files), 'file')}; open {runs_dir / 'report.html'}", markup=False,
               soft_wrap=True)
 
@@ -182,10 +201,13 @@ def runs(
     """
     from .errors import RunStoreError
     from .report_format import plural
-    from .runs import find_runs, read_run
+    from .runs import find_runs, is_run_dir, read_run
 
     if not runs_dir.is_dir():
         raise RunStoreError(f"{runs_dir}: {'not a folder' if runs_dir.exists() else 'no such folder'}")
+    if is_run_dir(runs_dir):
+        raise RunStoreError(f"{runs_dir}: this is a run folder; list the runs folder that holds it "
+                            f"(dropcli runs {runs_dir.resolve().parent})")
     paths = find_runs(runs_dir)
     if not paths:
         raise RunStoreError(f"{runs_dir}: no runs found (run `dropcli train` or `dropcli sweep` first)")
@@ -212,7 +234,7 @@ def runs(
         print_table(f"{what}: {plural(len(rows), 'run')}", header, rows, same=("status", "variant", "norm", "epochs"),
                     droppable=("time", "norm", "epochs", "best val"), right=("final val", "best val", "time"))
     for warning in warnings:
-        err.print(Text("warning: ", style="yellow") + Text(warning))
+        err.print(Text("warning: ", style="yellow") + Text(warning), soft_wrap=True)
 
 
 def _grid_order(sweep_dir: Path, paths: list[Path]) -> list[Path]:

@@ -13,7 +13,8 @@ import typer
 from rich.text import Text
 
 from .cli import (
-    EXIT_INTERRUPTED, EXIT_RUN_FAILED, RunsDir, app, check_runs_dir, config_from_args, err, handle_errors, out, pct,
+    EXIT_INTERRUPTED, EXIT_RUN_FAILED, RunsDir, app, check_runs_dir, check_set_keys, config_from_args,
+    config_located, err, handle_errors, out, pct,
 )
 
 
@@ -61,9 +62,10 @@ def sweep(
     from .executors import make_executor
     from .sweep import plan_sweep, run_sweep
 
-    config = config_from_args(config_path, None)
     flags = {"--keep": ("dropout.keep_prob", keep), "--variant": ("dropout.variant", variant),
              "--norm": ("model.normalization", norm), "--seeds": ("seed", seeds)}
+    check_set_keys(set_, {key: f"{flag} {value}" for flag, (key, value) in flags.items() if value is not None})
+    config = config_from_args(config_path, None)
     grid = {}
     for flag, (key, value) in flags.items():
         if value is not None:
@@ -86,7 +88,8 @@ def sweep(
     def on_event(kind, run, summary):
         if kind == "start":  # the data is checked: from here on the sweep writes
             where = f" on {executor.description}" if executor.description else ""
-            err.print(f"sweep {plan.sweep_id}: {plural(len(plan.runs), 'run')} -> {plan.path}{where}", markup=False)
+            err.print(f"sweep {plan.sweep_id}: {plural(len(plan.runs), 'run')} -> {plan.path}{where}", markup=False,
+                      soft_wrap=True)
             progress.start()
             return
         status = summary.get("status")
@@ -99,11 +102,17 @@ def sweep(
         label = (f"skipped ({status})" if kind == "skip" else
                  f"{status}, reused from {summary['reused_from']}" if summary.get("reused_from") else status)
         progress.update(task, advance=1, last=f"{run.run_id}: {label}, val {pct(val)}")
+        if kind == "done" and status == "failed" and summary.get("reason"):  # why, in one line
+            err.print(Text(f"{run.run_id}: failed: {' '.join(str(summary['reason']).split())}", style="red"),
+                      soft_wrap=True)
 
+    set_by = {**{key: flag for flag, (key, value) in flags.items() if value is not None},
+              **{item.partition("=")[0].strip(): "--set" for item in set_ or ()}}
     try:
         try:
-            summaries = run_sweep(plan, executor=executor, force=force, retry_failed=retry_failed, argv=sys.argv,
-                                  on_event=on_event)
+            with config_located(config_path, set_by):
+                summaries = run_sweep(plan, executor=executor, force=force, retry_failed=retry_failed, argv=sys.argv,
+                                      on_event=on_event)
         finally:
             if progress.live.is_started:
                 progress.stop()
@@ -115,12 +124,13 @@ def sweep(
             counts[row["status"]] = counts.get(row["status"], 0) + 1
         done = ", ".join(f"{n} {status}" for status, n in counts.items())
         err.print(Text(f"interrupted: {done}; the same command resumes the sweep (completed runs are kept)",
-                       style="yellow"))
+                       style="yellow"), soft_wrap=True)
         raise typer.Exit(EXIT_INTERRUPTED) from None
     _print_sweep_table(plan, summaries)
     if kept:
         err.print(f"{plural(len(kept), 'run')} that {' or '.join(sorted(set(kept)))} before "
-                  f"{'was' if len(kept) == 1 else 'were'} not run again (--retry-failed runs them again)")
+                  f"{'was' if len(kept) == 1 else 'were'} not run again (--retry-failed runs them again)",
+                  soft_wrap=True)
     out.print(f"sweep folder: {plan.path}", markup=False, soft_wrap=True)
     out.print(f"next: dropcli plot {plan.path.parent}   (run ids: dropcli runs {plan.path.parent})", markup=False,
               soft_wrap=True)

@@ -14,8 +14,8 @@ from rich.table import Table
 from rich.text import Text
 
 from .cli import (
-    EXIT_INTERRUPTED, EXIT_RUN_FAILED, RunsDir, SetOpt, app, check_runs_dir, config_from_args, err, handle_errors, out,
-    pct,
+    EXIT_INTERRUPTED, EXIT_RUN_FAILED, RunsDir, SetOpt, app, check_runs_dir, config_from_args, config_located, err,
+    handle_errors, out, pct,
 )
 
 
@@ -59,11 +59,12 @@ def train(
             progress.stop()
 
     try:
-        summary = train_run(config, runs_dir, argv=sys.argv, force=force, callback=on_record)
+        with config_located(config_path, {item.partition("=")[0].strip(): "--set" for item in set_ or ()}):
+            summary = train_run(config, runs_dir, argv=sys.argv, force=force, callback=on_record)
     except KeyboardInterrupt:
         stop_progress()
         err.print(Text(f"interrupted: {runs_dir / run_id(config)} is marked interrupted (what was measured is "
-                       "kept); the same command trains it again", style="yellow"))
+                       "kept); the same command trains it again", style="yellow"), soft_wrap=True)
         raise typer.Exit(EXIT_INTERRUPTED) from None
     finally:
         stop_progress()

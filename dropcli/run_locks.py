@@ -131,6 +131,9 @@ def claim_run(run_dir: Path, root: Path | None = None):
                 except (FileNotFoundError, FileExistsError):  # another process removed the empty .locks meanwhile
                     continue
             else:
+                in_the_way = next((p for p in (path.parent, *path.parent.parents) if p.exists()), None)
+                if in_the_way is not None and not in_the_way.is_dir():
+                    raise RunStoreError(f"{in_the_way}: a file is in the way; the run needs a folder here")
                 raise RunStoreError(f"{path.parent}: cannot create this folder for the run's lock")
             if lock is None:
                 raise RunBusyError(_busy_message(run_dir, path))
@@ -139,6 +142,8 @@ def claim_run(run_dir: Path, root: Path | None = None):
     finally:
         for lock in reversed(held):
             lock.release()
+        with contextlib.suppress(OSError):
+            run_dir.rmdir()  # only if empty: stopped before the run wrote its first file
         with contextlib.suppress(OSError):
             locks.rmdir()  # only if empty: the runs folder keeps no trace of finished work
 

@@ -21,14 +21,15 @@ import numpy as np
 
 from . import __version__
 from .config import Config, config_hash, config_to_dict, run_config, to_yaml
-from .errors import ConfigError, RunStoreError
+from .errors import ConfigError, DataError, DropcliError, RunStoreError
 from .expectation import expectation_report
 from .nn import FullyConnectedNet, streams
 from .nn.seeding import STREAMS
 from .run_locks import claim_run
 from .run_reuse import find_peer, remove_leftovers, reuse_run
 from .runs import (
-    MetricsLog, atomic_write_bytes, atomic_write_text, read_json, read_metrics, run_status, safe_name, write_json,
+    MetricsLog, atomic_write_bytes, atomic_write_text, naming, read_json, read_metrics, run_status, safe_name,
+    write_json,
 )
 from .train import TrainSettings, evaluate, fit
 
@@ -72,10 +73,10 @@ def train_run(config: Config, runs_dir: Path, *, argv=None, force=False, skip=("
     files are linked in, and the summary says ``"reused_from"``. ``force`` trains anyway.
 
     Raises ``RunBusyError`` if another live process is training the same run, and
-    ``DataError`` or ``ConfigError`` for bad data settings or a net too big to allocate
-    (then nothing is written). ``KeyboardInterrupt`` marks the run ``interrupted`` and
-    propagates; any other exception marks it ``failed`` (with the reason) and is
-    returned, not raised.
+    ``DataError`` or ``ConfigError`` for bad data settings or a net that cannot be built
+    (too big, or not for this data; then nothing is written). ``KeyboardInterrupt``
+    marks the run ``interrupted`` and propagates; any other exception marks it
+    ``failed`` (with the reason) and is returned, not raised.
     """
     config = run_config(config)
     runs_dir = Path(runs_dir)
@@ -173,16 +174,41 @@ def _finished(run_dir: Path, statuses) -> dict | None:
 
 def _prepare(config: Config):
     """The run's data, initial net and random streams."""
+    rngs = streams(config.seed)
+    data = load_run_data(config, rngs["data"])
+    return data, make_net(config, data), rngs
+
+
+def load_run_data(config: Config, rng=None):
+    """The run's data (``rng``: its data stream, default a fresh one from its seed);
+    DataError naming the data setting if it cannot be loaded."""
     from .data import load_data
 
-    rngs = streams(config.seed)
-    data = load_data(config.data, rngs["data"], dtype=np.dtype(config.train.dtype))
+    rng = streams(config.seed)["data"] if rng is None else rng
     try:
-        net = build_net(config, data.input_dim, data.num_classes)
+        return load_data(config.data, rng, dtype=np.dtype(config.train.dtype))
+    except (DropcliError, OSError, MemoryError):
+        raise
+    except Exception as e:  # a loader's surprise is still one line about this setting, not a traceback
+        raise DataError(f"{data_setting(config)}: cannot load ({type(e).__name__}: {e})".splitlines()[0]) from None
+
+
+def make_net(config: Config, data) -> FullyConnectedNet:
+    """The run's initial net for ``data``; ConfigError naming the setting if it cannot be built."""
+    try:
+        return build_net(config, data.input_dim, data.num_classes)
     except MemoryError:
         raise ConfigError(f"model.hidden_dims {list(config.model.hidden_dims)}: the network's parameters "
                           f"do not fit in this machine's memory") from None
-    return data, net, rngs
+    except ValueError as e:
+        raise ConfigError(f"{data_setting(config)}: cannot build the network for this data ({data.input_dim} "
+                          f"features, {data.num_classes} classes): {e}".splitlines()[0]) from None
+
+
+def data_setting(config: Config) -> str:
+    """The setting that chose the data, as errors name it: ``data.path FILE`` or ``data.dataset NAME``."""
+    d = config.data
+    return f"data.path {d.path}" if d.path else f"data.dataset {d.dataset}"
 
 
 def _train_into(run_dir, config, data, net, rngs, callback, begin):
@@ -258,17 +284,18 @@ def _metrics_summary(config, records, history_best):
 
 
 def _save_params(path: Path, net) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")  # never a planted file
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **net.params, **net.bn_state)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with naming(path):
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")  # never a planted file
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.savez(f, **net.params, **net.bn_state)
+                f.flush()
+                os.fsync(f.fileno())
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
 
 
 def load_params(run_dir: Path, config: Config, input_dim: int, num_classes: int) -> FullyConnectedNet:
@@ -278,6 +305,8 @@ def load_params(run_dir: Path, config: Config, input_dim: int, num_classes: int)
 
     path = Path(run_dir) / "params.npz"
     net = build_net(config, input_dim, num_classes)
+    if path.is_file() and not zipfile.is_zipfile(path):  # numpy would blame pickles, or hand back one array
+        raise RunStoreError(f"{path}: not a .npz file (not a zip archive)")
     try:
         with np.load(path, allow_pickle=False) as z:
             for store in (net.params, net.bn_state):

@@ -38,8 +38,8 @@ record, params.npz and expectation.json, and summary.json last. Every whole-file
 atomic (temporary file, fsync, rename, mode 0644); so a crash at any moment leaves
 readable files, and at most a torn last line of metrics.jsonl. Every JSON file carries
 ``schema_version``. Readers are tolerant: a torn last line is skipped and reported, an
-unreadable file or a file dropcli does not know is a warning in ``RunRecord.warnings``,
-unknown keys are ignored.
+unreadable file, a file dropcli does not know or a summary value of the wrong type
+(left out) is a warning in ``RunRecord.warnings``, unknown keys are ignored.
 
 Exclusion: a process trains a run only while it holds two ``flock`` locks, on
 ``.locks/<run_id>`` in the runs folder (one run id is trained by one process at a time,
@@ -62,6 +62,7 @@ says ``"reused_from": "<folder>/<run_id>"``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -90,16 +91,28 @@ def atomic_write_text(path: Path, text: str) -> None:
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Replace ``path`` with ``data`` so that a reader sees the old file or the new one."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with naming(path):
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.chmod(tmp, 0o644)  # mkstemp makes 0600; run files are meant to be shared
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+
+@contextlib.contextmanager
+def naming(path: Path):
+    """An OSError raised while writing ``path`` names ``path``, not the temporary file
+    written first (a read-only folder, a full disk)."""
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; run files are meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        yield
+    except OSError as e:
+        e.filename, e.filename2 = str(path), None
         raise
 
 
@@ -203,6 +216,39 @@ def _is_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+# summary.json's objects of numbers (see runner._metrics_summary), checked when read
+SUMMARY_NUMBERS = {"final": ("epoch", "train_acc", "val_acc", "train_loss", "val_loss"),
+                   "best": ("epoch", "val_acc", "train_acc", "val_loss"), "test": ("acc", "loss")}
+
+
+def checked_summary(summary: dict, path: Path, warnings: list[str]) -> dict:
+    """``summary`` without the values of ``SUMMARY_NUMBERS`` that are of the wrong type
+    (a hand-edited or damaged file), each left out with a line in ``warnings``."""
+    for section, keys in SUMMARY_NUMBERS.items():
+        part = summary.get(section)
+        if part is None:
+            continue
+        if not isinstance(part, dict):
+            warnings.append(f"{path}: {section} is {_shown(part)}; expected an object of numbers (ignored)")
+            summary = {**summary, section: None}
+            continue
+        bad = [k for k in keys if part.get(k) is not None and not _is_number(part[k])]
+        for k in bad:
+            warnings.append(f"{path}: {section}.{k} is {_shown(part[k])}; expected a number (ignored)")
+        if bad:
+            summary = {**summary, section: {k: v for k, v in part.items() if k not in bad}}
+    return summary
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _shown(value) -> str:
+    text = json.dumps(value, default=str)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 def run_status(run_dir: Path) -> str:
     """completed | diverged | interrupted | failed | corrupt | running | crashed | pending
     (see the module docstring)."""
@@ -284,6 +330,8 @@ def read_run(run_dir: Path) -> RunRecord:
     if status == "corrupt" and summary is not None:
         warnings.append(f"{run_dir / 'summary.json'}: no valid status (status corrupt; a sweep trains it again)")
         summary = None
+    if summary is not None:
+        summary = checked_summary(summary, run_dir / "summary.json", warnings)
     warnings += foreign_files(run_dir)
     return RunRecord(
         path=run_dir,
@@ -369,4 +417,4 @@ def read_summary(run_dir: Path) -> dict:
         summary = None
     if summary is None or summary.get("status") not in FINAL_STATUSES:
         return {"run_id": Path(run_dir).name, "status": run_status(run_dir)}
-    return summary
+    return checked_summary(summary, Path(run_dir) / "summary.json", [])

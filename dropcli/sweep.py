@@ -121,18 +121,19 @@ def pending_runs(plan: SweepPlan, *, force=False, retry_failed=False) -> list[Pl
 
 
 def check_data(runs) -> None:
-    """Load each distinct data setting of ``runs`` once: DataError before anything is written."""
-    import numpy as np
+    """Load each distinct data setting of ``runs`` once and build each distinct net on it:
+    DataError or ConfigError, naming the setting, before anything is written."""
+    from .runner import load_run_data, make_net
 
-    from .data import load_data
-    from .nn import streams
-
-    seen = set()
+    nets_by_data: dict[str, dict[str, Config]] = {}
     for run in runs:
-        key = json.dumps([config_to_dict(run.config)["data"], run.config.train.dtype], sort_keys=True)
-        if key not in seen:
-            seen.add(key)
-            load_data(run.config.data, streams(run.config.seed)["data"], dtype=np.dtype(run.config.train.dtype))
+        d = config_to_dict(run.config)
+        nets = nets_by_data.setdefault(json.dumps([d["data"], run.config.train.dtype], sort_keys=True), {})
+        nets.setdefault(json.dumps([d["model"], d["dropout"]], sort_keys=True), run.config)
+    for nets in nets_by_data.values():  # one data set in memory at a time
+        data = load_run_data(next(iter(nets.values())))
+        for config in nets.values():
+            make_net(config, data)
 
 
 def run_sweep(plan: SweepPlan, *, jobs=1, executor=None, force=False, retry_failed=False, argv=None,
@@ -146,9 +147,10 @@ def run_sweep(plan: SweepPlan, *, jobs=1, executor=None, force=False, retry_fail
     training (it is waited for, after the others, and its result taken), and ``"done"``
     after each run finishes, whatever its status (``"reused_from"`` in the summary if it
     was linked in from another sweep). A run that fails does not stop the others, nor
-    does a worker that dies. Bad data settings raise DataError before anything is
-    written (for executors that train on this machine). KeyboardInterrupt interrupts the
-    running runs, cancels the rest, writes summary.csv and propagates.
+    does a worker that dies. Bad data settings, and nets that cannot be built on their
+    data, raise DataError or ConfigError before anything is written (for executors that
+    train on this machine; elsewhere such a run is reported failed). KeyboardInterrupt
+    interrupts the running runs, cancels the rest, writes summary.csv and propagates.
     """
     from .executors import SweepJob, make_executor
 

@@ -15,7 +15,10 @@ from .stats import Stat, mean_ci
 
 
 def _get(summary: dict, section: str, key: str):
-    return (summary.get(section) or {}).get(key)
+    """A number of summary.json (``runs.read_run`` has left out values of a wrong type)."""
+    part = summary.get(section)
+    value = part.get(key) if isinstance(part, dict) else None
+    return value if _is_number(value) else None
 
 
 def _gap(summary: dict):

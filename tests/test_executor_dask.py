@@ -6,7 +6,8 @@
 * Ctrl-C (SIGINT to the process group, as a terminal sends it): exit 130, no traceback, no
   worker left, runs in flight read interrupted; the same command resumes to the full set.
 * Bad setups (no dask installed, a scheduler nobody listens at, --scheduler without
-  --executor dask, an unknown executor): one line, exit 2, nothing written.
+  --executor dask, an unknown executor, an address that is not scheme://host:port): one
+  line, exit 2, nothing written, and at once (nothing printed after it).
 """
 
 from __future__ import annotations
@@ -225,6 +226,29 @@ def test_bad_executor_setups_are_one_line_exit_2_and_write_nothing(lab, tmp_path
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and hint in lines[0], proc.stderr
     assert not runs.exists() or not any(runs.iterdir())
+
+
+@pytest.mark.parametrize("address,hint", [
+    ("foo", "--scheduler foo: expected a dask scheduler's address, scheme://host:port"),
+    ("tcp://127.0.0.1:notaport", "--scheduler tcp://127.0.0.1:notaport: expected a dask scheduler's address"),
+    ("http://127.0.0.1:8786", "expected a dask scheduler's address"),
+    ("tcp://127.0.0.1:{closed}", "cannot use the dask scheduler at tcp://127.0.0.1:{closed}: connection refused"),
+])
+def test_a_bad_scheduler_address_is_one_line_at_once(lab, tmp_path, address, hint):
+    closed = _closed_port()
+    address, hint = address.format(closed=closed), hint.format(closed=closed)
+    runs = tmp_path / "runs"
+    started = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "dropcli", "sweep", str(lab / "dk.yaml"), "--executor", "dask",
+                           "--scheduler", address, "--runs-dir", str(runs)],
+                          capture_output=True, text=True, timeout=120)
+    # dask itself would retry a refused connection for 30 s, and a client it failed to make
+    # would wait 60 s to close and print "Exception ignored in: <function Client.__del__ ...>"
+    assert time.monotonic() - started < 20, proc.stderr
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and hint in lines[0], proc.stderr
+    assert not runs.exists()
 
 
 def test_workers_with_another_dropcli_version_are_refused(lab, tmp_path):

@@ -9,6 +9,8 @@ through typer's CliRunner for volume; a few through real `python -m dropcli` pro
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import string
 import subprocess
@@ -20,6 +22,7 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from proc_util import runner_hook
 from typer.testing import CliRunner
 
 from dropcli.cli import app
@@ -388,3 +391,129 @@ def test_bad_input_in_real_processes(tmp_path, args, hint, files):
     assert proc.stdout == "" and len(proc.stderr.splitlines()) == 1, (args, proc.stderr)
     assert proc.stderr.startswith("error: ") and hint in proc.stderr, (args, proc.stderr)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(files)  # no runs folder, no `hacked`
+
+
+# --- a grid point whose data or net cannot be prepared -----------------------------------------
+
+SMALL = "name: g\ndata: {dataset: digits, num_train: 100, num_val: 50}\nmodel: {hidden_dims: [8]}\ntrain: {epochs: 1}\n"
+# Test instrumentation: dropcli.runner.<attr> raises for the grid point with data.num_train = $DROPCLI_FAIL_AT.
+FAILING = """
+def wrap(original, num_train):
+    def failing(config, *args, **kwargs):
+        if config.data.num_train == int(num_train):
+            raise {error}
+        return original(config, *args, **kwargs)
+    return failing
+"""
+
+
+def _hooked_sweep(tmp_path, attr, error, jobs):
+    (tmp_path / "hook").mkdir()
+    (tmp_path / "hook" / "sitecustomize.py").write_text(
+        runner_hook("DROPCLI_FAIL_AT", attr, FAILING.format(error=error)))
+    (tmp_path / "g.yaml").write_text(SMALL)
+    env = {**os.environ, "DROPCLI_FAIL_AT": "50", "COLUMNS": "80",
+           "PYTHONPATH": os.pathsep.join([str(tmp_path / "hook"), os.environ.get("PYTHONPATH", "")])}
+    return subprocess.run([sys.executable, "-m", "dropcli", "sweep", "g.yaml", "--set", "data.num_train=100,50",
+                           "-j", jobs, "--runs-dir", "runs"], capture_output=True, text=True, cwd=tmp_path, env=env,
+                          timeout=300)
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_a_net_that_cannot_be_built_fails_a_sweep_before_it_writes(tmp_path, jobs):
+    proc = _hooked_sweep(tmp_path, "build_net", "ValueError('input_dim must be a positive integer, got 0')", jobs)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stdout == "" and len(proc.stderr.splitlines()) == 1, proc.stderr
+    assert proc.stderr.startswith("error: g.yaml:2: data.dataset digits: cannot build the network for this data "
+                                  "(64 features, 10 classes): input_dim must be a positive integer"), proc.stderr
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_a_run_that_raises_before_training_fails_alone_and_the_sweep_goes_on(tmp_path, jobs):
+    proc = _hooked_sweep(tmp_path, "_prepare", "RuntimeError('the disk ate it')", jobs)
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    failed = [line for line in proc.stderr.splitlines() if "failed:" in line]
+    assert len(failed) == 1 and failed[0].endswith(": failed: RuntimeError: the disk ate it"), proc.stderr
+    (sweep_dir,) = (tmp_path / "runs").glob("g-sweep-*")
+    statuses = sorted(json.loads(p.read_text())["status"] for p in sweep_dir.glob("*/summary.json"))
+    assert statuses == ["completed"]  # the failed one wrote nothing: the next sweep tries it again
+    rows = (sweep_dir / "summary.csv").read_text().splitlines()[1:]
+    assert sorted(row.split(",")[1] for row in rows) == ["completed", "pending"]
+
+
+# --- flags that contradict each other ----------------------------------------------------------
+
+CONFLICTS = [
+    (["sweep", "--keep", "0.5", "--set", "dropout.keep_prob=0.25,1"], "--keep 0.5 and --set dropout.keep_prob=0.25,1"),
+    (["sweep", "--seeds", "0", "--set", "seed=1,2"], "--seeds 0 and --set seed=1,2"),
+    (["sweep", "--variant", "vanilla", "--set", "dropout.variant=inverted"], "--variant vanilla and --set"),
+    (["sweep", "--norm", "none", "--set", "model.normalization=batchnorm"], "--norm none and --set"),
+    (["sweep", "--set", "seed=1", "--set", "seed=2,3"], "--set seed=1 and --set seed=2,3"),
+    (["train", "--set", "train.epochs=2", "--set", "train.epochs=3"], "--set train.epochs=2 and --set train.epochs=3"),
+    (["train", "--name", "a", "--set", "name=b"], "--name a and --set name=b"),
+]
+
+
+@pytest.mark.parametrize("args,hint", CONFLICTS, ids=[" ".join(a) for a, _ in CONFLICTS])
+def test_flags_that_set_the_same_key_are_refused(tiny_dir, args, hint):
+    runs = tiny_dir / "runs"
+    command, *rest = args
+    line = _one_line_error(runner.invoke(app, [command, str(tiny_dir / "tiny.yaml"), "--runs-dir", str(runs), *rest]),
+                           hint)
+    assert "both set" in line, line
+    assert not runs.exists()
+
+
+# --- numbers a flag must bound -----------------------------------------------------------------
+
+BOUNDS = [
+    (["check", "--seed", "-1"], "'--seed'"),
+    (["eval", "{run}", "--seed", "-1"], "'--seed'"),
+    (["eval", "{run}", "--repeats", "99999999999999999999999"], "'--repeats'"),
+    (["eval", "{run}", "--mc", "1,99999999999999999999999"], "every T must be between 1 and 10000"),
+]
+
+
+@pytest.mark.parametrize("args,hint", BOUNDS, ids=[" ".join(a) for a, _ in BOUNDS])
+def test_flags_out_of_range_are_one_line(tmp_path, args, hint):
+    # {run} does not exist: a flag that slipped through would be named in no error
+    args = [a.replace("{run}", str(tmp_path / "no-run")) for a in args]
+    _one_line_error(runner.invoke(app, [*args, "--runs-dir", str(tmp_path / "runs")] if args[0] == "check" else args),
+                    hint)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("command", [["train", "ok.yaml"], ["sweep", "ok.yaml"], ["check"]])
+def test_an_empty_runs_dir_is_refused(tmp_path, command):
+    (tmp_path / "ok.yaml").write_text("name: ok\n")
+    proc = subprocess.run([sys.executable, "-m", "dropcli", *command, "--runs-dir", ""], capture_output=True,
+                          text=True, cwd=tmp_path, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stdout == "" and len(proc.stderr.splitlines()) == 1, proc.stderr
+    assert proc.stderr.startswith("error: ") and "'--runs-dir': an empty path" in proc.stderr, proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ok.yaml"]
+
+
+# --- a data check after the config was read names where the key was set -------------------------
+
+LOCATED = [  # config text, extra args, the start of the line after "error: "
+    ("name: n\ndata:\n  num_train: 5000\n", ["train"], "n.yaml:3: data.num_train: 5000 is more than"),
+    ("name: n\ndata:\n  num_train: 5000\n", ["sweep", "--seeds", "0,1"], "n.yaml:3: data.num_train: 5000 is more than"),
+    ("name: n\nsweep:\n  seed: [0]\n  data.num_train: [100, 5000]\n", ["sweep"],
+     "n.yaml:4: data.num_train: 5000 is more than"),
+    ("name: n\n", ["train", "--set", "data.num_train=5000"], "--set data.num_train: 5000 is more than"),
+    ("name: n\n", ["sweep", "--set", "data.num_val=50,5000"], "--set data.num_val: 5000 is more than"),
+]
+
+
+@pytest.mark.parametrize("text,args,start", LOCATED, ids=[" ".join(a) + f" ({s.split(':')[0]})" for _, a, s in LOCATED])
+def test_data_errors_name_the_file_and_line_or_the_flag(tmp_path, text, args, start):
+    (tmp_path / "n.yaml").write_text(text)
+    command, *rest = args
+    proc = subprocess.run([sys.executable, "-m", "dropcli", command, "n.yaml", *rest, "--runs-dir", "runs"],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert proc.returncode == 2 and len(proc.stderr.splitlines()) == 1, proc.stderr
+    assert proc.stderr.startswith(f"error: {start}"), proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["n.yaml"]

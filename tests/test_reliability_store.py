@@ -9,6 +9,8 @@ import multiprocessing
 import os
 import socket
 import stat
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -49,6 +51,14 @@ def test_atomic_writes_are_0644_and_leave_no_temporary_file(tmp_path):
     for name in ("a.txt", "b.json"):
         assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o644
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt", "b.json"]
+
+
+def test_a_failed_atomic_write_names_the_file_not_its_temporary(tmp_path):
+    target = tmp_path / "gone" / "report.md"  # its folder is missing: the temporary file cannot be made
+    for write in (lambda: atomic_write_text(target, "x"), lambda: write_json(target, {"k": 1})):
+        with pytest.raises(OSError) as raised:
+            write()
+        assert raised.value.filename == str(target), raised.value
 
 
 # --- statuses --------------------------------------------------------------------------------
@@ -132,6 +142,29 @@ def test_a_damaged_store_is_listed_and_plotted_with_warnings(tmp_path):
     for needle in ("not valid JSON", "truncated last line", "notes.txt", "config.yaml: cannot read"):
         assert needle in report, needle
     assert not (root / "stray.txt.png").exists() and (root / "report.html").is_file()
+
+
+@pytest.mark.parametrize("damage,named", [
+    ({"final": "x"}, "final is \"x\"; expected an object of numbers"),
+    ({"best": "x"}, "best is \"x\"; expected an object of numbers"),
+    ({"best": 3}, "best is 3; expected an object of numbers"),
+    ({"best": [1, 2]}, "best is [1, 2]; expected an object of numbers"),
+    ({"test": True}, "test is true; expected an object of numbers"),
+    ({"final": {"val_acc": "x", "train_acc": 0.5}}, "final.val_acc is \"x\"; expected a number"),
+    ({"best": {"val_acc": [0.5], "epoch": 2}}, "best.val_acc is [0.5]; expected a number"),
+])
+def test_summary_values_of_the_wrong_type_are_a_warning_and_missing(tmp_path, damage, named):
+    store = make_store(tmp_path / "runs", keeps=(0.5, 1.0), seeds=(0, 1), grid=False, singles=False)
+    victim = store.runs[(0.5, 0)] / "summary.json"
+    victim.write_text(json.dumps({**json.loads(victim.read_text()), **damage}))
+    for command in ("plot", "runs"):
+        result = invoke(command, store.root)
+        assert result.exit_code == 0, result.output
+        assert "Traceback" not in result.output and "could not plot" not in result.output, result.output
+        warnings = [line for line in result.stderr.splitlines() if "summary.json" in line]
+        assert warnings == [f"warning: {victim}: {named} (ignored)"], (command, result.stderr)
+    report = (store.sweep / "report.md").read_text()
+    assert "not plotted" not in report and (store.sweep / "keep_prob.png").is_file()
 
 
 def test_run_files_are_the_documented_ones():
@@ -220,6 +253,25 @@ def test_eval_refuses_damaged_params_in_one_line(tmp_path, tiny_config):
         lines = result.output.splitlines()
         assert len(lines) == 1 and "params.npz" in lines[0], (label, result.output)
         assert not (run_dir / "mc_eval.json").exists(), label
+
+
+@pytest.mark.parametrize("content", ["a .npy array", "random bytes"])
+def test_eval_says_params_that_are_not_a_zip_are_not_a_npz_file(tmp_path, tiny_config, content):
+    import io
+
+    runs = tmp_path / "runs"
+    assert invoke("train", tiny_config, "--runs-dir", runs).exit_code == 0
+    (run_dir,) = runs.iterdir()
+    if content == "a .npy array":
+        buf = io.BytesIO()
+        np.save(buf, np.zeros(3))
+        (run_dir / "params.npz").write_bytes(buf.getvalue())
+    else:
+        (run_dir / "params.npz").write_bytes(np.random.default_rng(0).bytes(300))
+    result = invoke("eval", run_dir, "--mc", "1,2", "--repeats", "1")
+    assert result.exit_code == 2, result.output
+    assert result.output.splitlines() == [f"error: {run_dir / 'params.npz'}: not a .npz file (not a zip archive)"]
+    assert not (run_dir / "mc_eval.json").exists()
 
 
 def _npz(**arrays) -> bytes:
@@ -317,6 +369,54 @@ def test_a_run_held_by_another_process_is_refused_by_train(tmp_path, tiny_config
         read_run(runs / "nowhere")
 
 
+def test_eval_and_runs_say_what_the_path_is(tmp_path, tiny_config):
+    runs = tmp_path / "runs"
+    assert invoke("sweep", tiny_config, "--seeds", "0", "--runs-dir", runs).exit_code == 0
+    (sweep_dir,) = runs.iterdir()
+    (run_dir,) = [p for p in sweep_dir.iterdir() if p.is_dir()]
+    expected = {
+        ("eval", run_dir / "config.yaml"): f"{run_dir / 'config.yaml'}: not a run folder but a file; give the folder "
+                                           f"that holds it (dropcli eval {run_dir})",
+        ("eval", tmp_path / "nonexist"): f"{tmp_path / 'nonexist'}: no such folder",
+        ("eval", sweep_dir): f"{sweep_dir}: a sweep folder; give one of the run folders that `dropcli runs` lists",
+        ("eval", tmp_path): f"{tmp_path}: not a run folder (no config.yaml); give one of the run folders that "
+                            "`dropcli runs` lists",
+        ("runs", run_dir): f"{run_dir}: this is a run folder; list the runs folder that holds it "
+                           f"(dropcli runs {sweep_dir})",
+    }
+    for (command, path), message in expected.items():
+        result = invoke(command, path)
+        assert result.exit_code == 2, result.output
+        assert result.output.splitlines() == [f"error: {message}"], (command, path, result.output)
+
+
+def test_a_file_where_the_run_folder_goes_is_named(tmp_path, tiny_config):
+    from dropcli.config import load_config
+    from dropcli.runner import run_id
+
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    in_the_way = runs / run_id(load_config(tiny_config))
+    in_the_way.write_text("mine")
+    result = invoke("train", tiny_config, "--runs-dir", runs)
+    assert result.exit_code == 2, result.output
+    assert result.output.splitlines() == [f"error: {in_the_way}: a file is in the way; the run needs a folder here"]
+    assert in_the_way.read_text() == "mine" and sorted(p.name for p in runs.iterdir()) == [in_the_way.name]
+
+
+def test_warnings_are_one_line_each_at_80_columns(tmp_path):
+    store = make_store(tmp_path / ("runs-" + "x" * 60), keeps=(0.5,), seeds=(0,), grid=False, singles=False)
+    (victim,) = store.runs.values()
+    (victim / "summary.json").write_text('{"status": "compl')
+    for command in ("runs", "plot"):
+        proc = subprocess.run([sys.executable, "-m", "dropcli", command, str(store.root)], capture_output=True,
+                              text=True, env={**os.environ, "COLUMNS": "80"}, timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        lines = proc.stderr.splitlines()
+        assert lines and all(line.startswith("warning: ") for line in lines), (command, proc.stderr)
+        assert any(line.endswith("(status corrupt; a sweep trains it again)") for line in lines), proc.stderr
+
+
 # --- resume rules: divergence, --retry-failed, --force, reuse ---------------------------------
 
 
@@ -398,3 +498,19 @@ def test_sweep_help_says_what_resume_retry_and_force_do():
     for needle in ("--retry-failed", "--force", "interrupted, crashed, corrupt and pending runs run again",
                    "a second Ctrl-C stops at once"):
         assert needle in text, needle
+
+
+def test_a_claim_given_up_before_the_first_file_leaves_no_folder(tmp_path):
+    """Ctrl-C between taking a run's lock and writing its config.yaml: no empty run folder
+    (nor a stale .locks) stays behind; a run that wrote anything keeps its folder."""
+    run_dir = tmp_path / "digits-00000000"
+    with pytest.raises(KeyboardInterrupt):
+        with claim_run(run_dir, tmp_path):
+            assert (run_dir / "lock").is_file()
+            raise KeyboardInterrupt
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(KeyboardInterrupt):
+        with claim_run(run_dir, tmp_path):
+            (run_dir / "config.yaml").write_text("name: digits\n")
+            raise KeyboardInterrupt
+    assert [p.name for p in run_dir.iterdir()] == ["config.yaml"]

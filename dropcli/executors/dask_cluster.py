@@ -26,7 +26,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import signal
+import socket
 import uuid
 from collections import Counter
 
@@ -45,6 +47,8 @@ class DaskExecutor:
     trains_here = False  # workers load their own data
 
     def __init__(self, scheduler: str | None = None, workers: int | None = None):
+        if scheduler is not None:
+            check_address(scheduler)
         self.scheduler, self.workers = scheduler, workers
         self.client = self.cluster = None
         self.description = "dask"
@@ -70,8 +74,8 @@ class DaskExecutor:
                     )
                 self.client = distributed.Client(self.cluster, set_as_default=False)
             else:
-                # how long to try: dask's distributed.comm.timeouts.connect (30 s unless configured)
-                self.client = distributed.Client(self.scheduler, set_as_default=False)
+                _reachable(self.scheduler)
+                self.client = _connect(distributed, self.scheduler)
             self._check_workers()
         except BaseException as e:
             self.__exit__()
@@ -162,6 +166,61 @@ class DaskExecutor:
                                         key=f"dropcli-{run.run_id}-{uuid.uuid4().hex[:8]}", pure=False)
             flight[future] = (run, claim)
             completed.add(future)
+
+
+# --- the scheduler's address ----------------------------------------------------------------
+
+SCHEMES = ("tcp", "tls", "ws", "wss", "ucx")
+_ADDRESS = re.compile(r"(?:(?P<scheme>[a-z]+)://)?(?P<host>\[[0-9A-Fa-f:.]+\]|[^\s:/\[\]@]+):(?P<port>[0-9]{1,5})")
+
+
+def check_address(address: str) -> None:
+    """ExecutorError unless ``address`` reads ``scheme://host:port`` (or ``host:port``)."""
+    m = _ADDRESS.fullmatch(address)
+    if m is None or (m["scheme"] or "tcp") not in SCHEMES or not 0 < int(m["port"]) < 65536:
+        raise ExecutorError(f"--scheduler {address}: expected a dask scheduler's address, scheme://host:port with a "
+                            f"scheme of {', '.join(SCHEMES)} and a port number 1-65535, e.g. tcp://HOST:8786")
+
+
+def _reachable(address: str) -> None:
+    """ExecutorError at once if nothing listens at the address: dask would retry a
+    refused connection until its connect timeout (30 s unless configured)."""
+    import dask.config
+    from dask.utils import parse_timedelta
+
+    m = _ADDRESS.fullmatch(address)
+    if (m["scheme"] or "tcp") == "ucx":
+        return
+    timeout = parse_timedelta(dask.config.get("distributed.comm.timeouts.connect"), "s")
+    try:
+        socket.create_connection((m["host"].strip("[]"), int(m["port"])), timeout=timeout).close()
+    except socket.timeout:
+        raise ExecutorError(f"cannot use the dask scheduler at {address}: no answer after {timeout:g} s") from None
+    except socket.gaierror:
+        raise ExecutorError(f"cannot use the dask scheduler at {address}: unknown host {m['host']}") from None
+    except OSError as e:
+        raise ExecutorError(f"cannot use the dask scheduler at {address}: {(e.strerror or str(e)).lower()} "
+                            f"(is `dask scheduler` running there?)") from None
+
+
+def _connect(distributed, address: str):
+    """A Client of the scheduler at ``address`` (dask retries until its connect timeout).
+    If connecting fails, the half-made client is closed here: left to the garbage
+    collector, it would wait up to a minute and print a traceback after our error line."""
+    made = []
+
+    class Client(distributed.Client):
+        def start(self, **kwargs):
+            made.append(self)
+            return super().start(**kwargs)
+
+    try:
+        return Client(address, set_as_default=False)
+    except BaseException:
+        for client in made:
+            with contextlib.suppress(Exception):
+                client.close(timeout=5)
+        raise
 
 
 def _claim(job: SweepJob, run, busy: list):

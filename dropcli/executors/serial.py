@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from ..errors import DropcliError
 from ..run_locks import RunBusyError
 from .base import SweepJob, failed
 
@@ -30,7 +29,7 @@ class SerialExecutor:
                 busy.append(run)
                 job.emit("wait", run, {"status": "running"})
                 continue
-            except DropcliError as e:  # this grid point's data or net: nothing written
+            except Exception as e:  # before training (this grid point's data or net): nothing written for it
                 summary = failed(run, e)
             job.finished(run, summary)
         return busy
