@@ -96,7 +96,7 @@ def test_cli_eval_without_dropout_says_so_and_writes_nothing(tmp_path, tiny_conf
     assert result.exit_code == 0 and (with_input_dropout / "mc_eval.json").is_file()
 
 
-@pytest.mark.parametrize("args,message", [(["--mc", "0,5"], "at least 1"), (["--mc", "x"], "whole numbers")])
+@pytest.mark.parametrize("args,message", [(["--mc", "0,5"], "between 1 and 10000"), (["--mc", "x"], "whole numbers")])
 def test_cli_eval_bad_flags(tmp_path, tiny_config, args, message):
     run_dir = trained_run(tmp_path, tiny_config)
     result = runner.invoke(app, ["eval", str(run_dir), *args])
