@@ -27,12 +27,12 @@ def pm(stat: Stat, signed: bool = False) -> str:
     steps of one example), so it says so: ``97.33 ± 0.00 (all 3 seeds tied)``."""
     if not stat.n:
         return "-"
-    mean = f"{100 * stat.mean:+.2f}" if signed else f"{100 * stat.mean:.2f}"
+    mean = f"{100 * stat.mean + 0.0:{'+' if signed else ''}.2f}".replace("-0.00", "+0.00" if signed else "0.00")
     if stat.n == 1:
         return f"{mean} ± n/a"
     ci = f"{100 * stat.ci:.2f}"
     seeds = "both seeds" if stat.n == 2 else f"all {stat.n} seeds"
-    tied = f"the same Δ for {seeds}" if signed and mean not in ("+0.00", "-0.00") else f"{seeds} tied"
+    tied = f"the same Δ for {seeds}" if signed and mean != "+0.00" else f"{seeds} tied"
     return f"{mean} ± {ci}" + (f" ({tied})" if ci == "0.00" else "")
 
 

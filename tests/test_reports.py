@@ -273,3 +273,12 @@ def test_train_summary_shows_variant_normalization_and_seed(tmp_path):
     assert result.exit_code == 0, result.output
     assert re.search(r"variant / normalization\s+│\s+vanilla / layernorm", result.stdout), result.stdout
     assert re.search(r"│ seed\s+│\s+5 ", result.stdout), result.stdout
+
+
+def test_a_paired_difference_that_rounds_to_zero_has_no_minus_sign():
+    from dropcli.report_format import pm
+    from dropcli.stats import Stat
+
+    assert pm(Stat(-1e-9, 0.0379, 3), signed=True) == "+0.00 ± 3.79"
+    assert pm(Stat(-0.0123, 0.01, 3), signed=True) == "-1.23 ± 1.00"
+    assert pm(Stat(-0.0, 0.0, 3), signed=True) == "+0.00 ± 0.00 (all 3 seeds tied)"
