@@ -160,6 +160,11 @@ def check_set_keys(items, flags: dict) -> None:
         seen[key] = item
 
 
+def set_keys(items) -> dict:
+    """The keys the ``--set`` items name, each mapped to "--set" (for ``config_located``)."""
+    return {item.partition("=")[0].strip(): "--set" for item in items or ()}
+
+
 @contextlib.contextmanager
 def config_located(config_path: Optional[Path], given: dict):
     """An error about a config key raised once the config is read (by the data loader:

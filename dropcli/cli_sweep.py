@@ -14,7 +14,7 @@ from rich.text import Text
 
 from .cli import (
     EXIT_INTERRUPTED, EXIT_RUN_FAILED, RunsDir, app, check_runs_dir, check_set_keys, config_from_args,
-    config_located, err, handle_errors, out, pct,
+    config_located, err, handle_errors, out, pct, set_keys,
 )
 
 
@@ -57,9 +57,9 @@ def sweep(
 
     Example:  dropcli sweep --keep 0.25,0.5,1 --seeds 0,1,2 -j 2
     """
-    from .report_format import plural
     from .config import parse_sweep_values, with_sweep
     from .executors import make_executor
+    from .report_format import plural
     from .sweep import plan_sweep, run_sweep
 
     flags = {"--keep": ("dropout.keep_prob", keep), "--variant": ("dropout.variant", variant),
@@ -107,7 +107,7 @@ def sweep(
                       soft_wrap=True)
 
     set_by = {**{key: flag for flag, (key, value) in flags.items() if value is not None},
-              **{item.partition("=")[0].strip(): "--set" for item in set_ or ()}}
+              **set_keys(set_)}
     try:
         try:
             with config_located(config_path, set_by):

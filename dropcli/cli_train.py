@@ -15,7 +15,7 @@ from rich.text import Text
 
 from .cli import (
     EXIT_INTERRUPTED, EXIT_RUN_FAILED, RunsDir, SetOpt, app, check_runs_dir, config_from_args, config_located, err,
-    handle_errors, out, pct,
+    handle_errors, out, pct, set_keys,
 )
 
 
@@ -59,7 +59,7 @@ def train(
             progress.stop()
 
     try:
-        with config_located(config_path, {item.partition("=")[0].strip(): "--set" for item in set_ or ()}):
+        with config_located(config_path, set_keys(set_)):
             summary = train_run(config, runs_dir, argv=sys.argv, force=force, callback=on_record)
     except KeyboardInterrupt:
         stop_progress()
