@@ -4,7 +4,8 @@ No NumPy here, and library modules are imported inside the commands, so that
 ``dropcli --help`` starts fast. Bad input of any kind (library ``DropcliError``, a file
 the OS refuses, a usage error) becomes one red line on stderr and exit code 2; a run
 that failed or diverged exits 1. Ctrl-C or SIGTERM interrupts (runs marked
-``interrupted``, exit 130); a second one ends the process at once (runs read ``crashed``).
+``interrupted``, exit 130 and one line, whenever it comes: while loading, parsing or
+shutting down too); a second one ends the process at once (runs read ``crashed``).
 
 This module holds the app, the options and helpers the commands share, error handling
 and ``main``; the commands live in ``cli_train``, ``cli_sweep``, ``cli_check``,
@@ -91,16 +92,55 @@ def handle_errors(command):
             _error(f"{where}{e.strerror or e}")
             raise typer.Exit(EXIT_USAGE) from None
         except KeyboardInterrupt:
-            err.print(Text("interrupted", style="yellow"), soft_wrap=True)
-            raise typer.Exit(EXIT_INTERRUPTED) from None
+            raise typer.Exit(say_interrupted()) from None
+        except ImportError as e:  # a library that turns a Ctrl-C during its import into an ImportError
+            if not interrupted_by(e):
+                raise
+            raise typer.Exit(say_interrupted()) from None
 
     return wrapper
 
 
 def _error(message: str) -> None:
     """One line on stderr, whatever the message holds (newlines, control characters)."""
-    line = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in " ".join(message.split()))
-    err.print(Text("error: ", style="bold red") + Text(line), soft_wrap=True)
+    err.print(Text("error: ", style="bold red") + Text(printable(" ".join(message.split()))), soft_wrap=True)
+
+
+def printable(text) -> str:
+    """``text`` (a path, a message) as characters any terminal encoding can write: a file
+    name's bytes that are not UTF-8 (which Python keeps as lone surrogates) and control
+    characters become ``\\xNN``, so that ``runs\\xff`` prints instead of crashing."""
+    return "".join(c if c.isprintable() else _escaped(c) for c in str(text))
+
+
+def _escaped(c: str) -> str:
+    code = ord(c)
+    if 0xDC80 <= code <= 0xDCFF:  # the byte os.fsdecode could not decode
+        code -= 0xDC00
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
+
+
+_told = False  # this process said it was interrupted
+
+
+def say_interrupted(message: str = "interrupted") -> int:
+    """The one line a signal ends with (once per process); returns its exit code."""
+    global _told
+    if not _told:
+        _told = True
+        err.print(Text(message, style="yellow"), soft_wrap=True)
+    return EXIT_INTERRUPTED
+
+
+def interrupted_by(error: BaseException) -> bool:
+    """Whether ``error`` is a KeyboardInterrupt or was raised while one was handled."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, KeyboardInterrupt):
+            return True
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return False
 
 
 def _version(value: bool):
@@ -230,25 +270,83 @@ _register_subcommands()
 
 
 _signals_seen = 0
+_signal = None  # the first signal's number
+_finishing = False  # main's command has ended: a signal now ends the process itself
 
 
 def _interrupt(signum, frame):
     """SIGINT and SIGTERM: the first ends the command the way Ctrl-C does (runs marked
-    interrupted, workers stopped, exit 130); a second ends the process at once."""
-    global _signals_seen
+    interrupted, workers stopped, exit 130); a second ends the process at once. Once the
+    command has ended, one ends the process at once too: raised in interpreter shutdown
+    (``threading._shutdown``), a KeyboardInterrupt would be printed and ignored."""
+    global _signals_seen, _signal
     _signals_seen += 1
+    _signal = _signal or signum
+    if _finishing:
+        _exit_now(b"" if _told else b"interrupted\n")
     if _signals_seen == 1:
         raise KeyboardInterrupt
     processes = sys.modules.get("dropcli.executors.processes")
     if processes is not None:
         processes.kill_workers()
-    os.write(2, b"\ninterrupted again: stopped at once (runs in progress read 'crashed')\n")
+    _exit_now(b"\ninterrupted again: stopped at once (runs in progress read 'crashed')\n", flush=False)
+
+
+def _exit_now(line: bytes, flush: bool = True):
+    """Write ``line`` to stderr and exit 130 without Python's shutdown; ``flush`` first what
+    was printed (not on a second signal: a pipe nobody reads would block it)."""
+    for stream in (sys.stdout, sys.stderr) if flush else ():
+        with contextlib.suppress(Exception):  # a signal that landed in a write: the stream is busy
+            stream.flush()
+    with contextlib.suppress(OSError):
+        os.write(2, line)
     os._exit(EXIT_INTERRUPTED)
 
 
+def _unraisable(hook):
+    """``sys.unraisablehook`` that re-sends a swallowed interrupt: a KeyboardInterrupt that
+    ``_interrupt`` raised inside a weakref callback or ``__del__`` is printed and ignored
+    by Python, and the command would go on as if there had been no Ctrl-C."""
+
+    def unraisable(args):
+        global _signals_seen
+        if not issubclass(args.exc_type, KeyboardInterrupt) or _signal is None or _signals_seen != 1:
+            return hook(args)
+        _signals_seen = 0
+        # From another thread: raised here, it would land in this hook and be ignored again.
+        import _thread
+
+        _thread.start_new_thread(os.kill, (os.getpid(), _signal))
+
+    return unraisable
+
+
 def main():
+    """The ``dropcli`` program: every signal ends in exit 130 and one line."""
     import signal
 
+    global _finishing
     signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)
-    app()
+    sys.unraisablehook = _unraisable(sys.unraisablehook)
+    with contextlib.suppress(AttributeError, ValueError):  # a path that is not UTF-8 prints escaped, never crashes
+        if sys.stdout.errors == "strict":
+            sys.stdout.reconfigure(errors="backslashreplace")
+    try:
+        try:
+            app()
+            code = EXIT_OK
+        except SystemExit as e:
+            code = e.code
+    except BaseException as e:  # the signal came outside a command (typer's own code, say)
+        if not interrupted_by(e):
+            raise
+        code = EXIT_INTERRUPTED
+    _finishing = True  # from here on, a signal exits at once (see _interrupt)
+    if _signals_seen or code == EXIT_INTERRUPTED:
+        # Said once, whoever caught the signal (typer turns one during parsing into a silent
+        # exit 130). And exit 130 itself: Python would end with SIGINT instead if the
+        # KeyboardInterrupt ever passed through code run by exec (a dataclass being built).
+        say_interrupted()
+        _exit_now(b"")
+    sys.exit(code)

@@ -192,10 +192,12 @@ def runs(
     it; on a narrow terminal the time, norm, epochs and best val columns are
     left out, in that order, before anything would be cut.
 
-    Statuses: completed, diverged, interrupted, failed, corrupt (unreadable
-    summary.json), running, crashed (stopped without a summary), pending.
-    Problems in run folders (a torn metrics line, a corrupt file, a file
-    dropcli did not write) follow the table as warnings.
+    Statuses: completed, diverged, interrupted, failed, corrupt (an unreadable
+    summary.json, or run files that do not hold what it promises, such as an
+    empty params.npz or config.yaml; the next sweep or train trains it again),
+    running, crashed (stopped without a summary), pending. Problems in run
+    folders (a torn metrics line, a damaged file, a file dropcli did not
+    write) follow the table as warnings.
 
     Example:  dropcli runs runs/
     """

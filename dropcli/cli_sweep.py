@@ -13,9 +13,22 @@ import typer
 from rich.text import Text
 
 from .cli import (
-    EXIT_INTERRUPTED, EXIT_RUN_FAILED, RunsDir, app, check_runs_dir, check_set_keys, config_from_args,
-    config_located, err, handle_errors, out, pct, set_keys,
+    EXIT_RUN_FAILED, RunsDir, app, check_runs_dir, check_set_keys, config_from_args,
+    config_located, err, handle_errors, out, pct, printable, say_interrupted, set_keys,
 )
+
+
+def _jobs(value: str) -> int | None:
+    """``-j``: ``auto`` (None: one per core) or a whole number >= 1."""
+    if value is None or str(value).strip().lower() == "auto":
+        return None
+    try:
+        jobs = int(value)
+    except ValueError:
+        jobs = 0
+    if jobs < 1:
+        raise typer.BadParameter(f"{value!r}: expected auto or a whole number >= 1, e.g. -j 2")
+    return jobs
 
 
 @app.command()
@@ -31,7 +44,11 @@ def sweep(
     set_: Annotated[
         Optional[list[str]], typer.Option("--set", help="Any axis: --set model.hidden_dims=[100],[200,200] (repeatable).")
     ] = None,
-    jobs: Annotated[int, typer.Option("-j", "--jobs", min=1, help="Worker processes (BLAS threads are split among them); with --executor dask and no --scheduler, the local cluster's workers.")] = 1,
+    jobs: Annotated[Optional[int], typer.Option(
+        "-j", "--jobs", parser=_jobs, metavar="auto|N",
+        help="Runs trained at once: auto (the default: one worker process per core, as many as there are runs to "
+             "train) or N; with --executor dask and no --scheduler, the local cluster's workers. Every run gets the "
+             "same BLAS threads whatever -j, so results do not depend on it.")] = "auto",
     executor_name: Annotated[str, typer.Option(
         "--executor", help="Where runs train: auto (serial for -j 1, else processes), serial, processes, or dask "
         "(pip install 'dropcli\\[dask]'; a LocalCluster of -j workers, one per core by default).")] = "auto",
@@ -88,8 +105,8 @@ def sweep(
     def on_event(kind, run, summary):
         if kind == "start":  # the data is checked: from here on the sweep writes
             where = f" on {executor.description}" if executor.description else ""
-            err.print(f"sweep {plan.sweep_id}: {plural(len(plan.runs), 'run')} -> {plan.path}{where}", markup=False,
-                      soft_wrap=True)
+            err.print(f"sweep {plan.sweep_id}: {plural(len(plan.runs), 'run')} -> {printable(plan.path)}{where}",
+                      markup=False, soft_wrap=True)
             progress.start()
             return
         status = summary.get("status")
@@ -123,16 +140,16 @@ def sweep(
         for row in summary_rows(plan):
             counts[row["status"]] = counts.get(row["status"], 0) + 1
         done = ", ".join(f"{n} {status}" for status, n in counts.items())
-        err.print(Text(f"interrupted: {done}; the same command resumes the sweep (completed runs are kept)",
-                       style="yellow"), soft_wrap=True)
-        raise typer.Exit(EXIT_INTERRUPTED) from None
+        raise typer.Exit(say_interrupted(
+            f"interrupted: {done}; the same command resumes the sweep (completed runs are kept)")) from None
     _print_sweep_table(plan, summaries)
     if kept:
         err.print(f"{plural(len(kept), 'run')} that {' or '.join(sorted(set(kept)))} before "
                   f"{'was' if len(kept) == 1 else 'were'} not run again (--retry-failed runs them again)",
                   soft_wrap=True)
-    out.print(f"sweep folder: {plan.path}", markup=False, soft_wrap=True)
-    out.print(f"next: dropcli plot {plan.path.parent}   (run ids: dropcli runs {plan.path.parent})", markup=False,
+    out.print(f"sweep folder: {printable(plan.path)}", markup=False, soft_wrap=True)
+    runs = printable(plan.path.parent)
+    out.print(f"next: dropcli plot {runs}   (run ids: dropcli runs {runs})", markup=False,
               soft_wrap=True)
     if any(s.get("status") != "completed" for s in summaries):
         raise typer.Exit(EXIT_RUN_FAILED)

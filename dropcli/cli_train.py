@@ -11,11 +11,10 @@ from typing import Annotated, Optional
 
 import typer
 from rich.table import Table
-from rich.text import Text
 
 from .cli import (
-    EXIT_INTERRUPTED, EXIT_RUN_FAILED, RunsDir, SetOpt, app, check_runs_dir, config_from_args, config_located, err,
-    handle_errors, out, pct, set_keys,
+    EXIT_RUN_FAILED, RunsDir, SetOpt, app, check_runs_dir, config_from_args, config_located, err, handle_errors,
+    out, pct, printable, say_interrupted, set_keys,
 )
 
 
@@ -63,9 +62,9 @@ def train(
             summary = train_run(config, runs_dir, argv=sys.argv, force=force, callback=on_record)
     except KeyboardInterrupt:
         stop_progress()
-        err.print(Text(f"interrupted: {runs_dir / run_id(config)} is marked interrupted (what was measured is "
-                       "kept); the same command trains it again", style="yellow"), soft_wrap=True)
-        raise typer.Exit(EXIT_INTERRUPTED) from None
+        raise typer.Exit(say_interrupted(
+            f"interrupted: {printable(runs_dir / run_id(config))} is marked interrupted (what was measured is kept); "
+            "the same command trains it again")) from None
     finally:
         stop_progress()
     _print_run_summary(summary, runs_dir / summary["run_id"], config)
@@ -75,10 +74,10 @@ def train(
 
 def _print_run_summary(summary, path, config):
     if summary.get("reused_from"):
-        err.print(f"already completed in {summary['reused_from']}; linked its files in (use --force to train "
-                  f"again): {path}", markup=False, soft_wrap=True)
+        err.print(f"already completed in {printable(summary['reused_from'])}; linked its files in (use --force to "
+                  f"train again): {printable(path)}", markup=False, soft_wrap=True)
     elif summary.get("skipped"):
-        err.print(f"already completed (use --force to train again): {path}", markup=False, soft_wrap=True)
+        err.print(f"already completed (use --force to train again): {printable(path)}", markup=False, soft_wrap=True)
     table = Table(title=f"run {summary['run_id']}", show_header=False)
     table.add_column(no_wrap=True)
     table.add_column()
@@ -100,4 +99,4 @@ def _print_run_summary(summary, path, config):
     for k, v in rows:
         table.add_row(k, str(v))
     out.print(table)
-    out.print(f"run folder: {path}", markup=False, soft_wrap=True)
+    out.print(f"run folder: {printable(path)}", markup=False, soft_wrap=True)

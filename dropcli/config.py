@@ -38,7 +38,7 @@ from typing import Annotated, Any, Literal
 import annotated_types as at
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
-from .config_errors import QUOTE_IT, Expect, Invalid, Problem, fail, path_problem, show, translate
+from .config_errors import QUOTE_IT, Expect, Invalid, Problem, cut, fail, path_problem, show, translate
 from .config_overrides import parse_overrides, parse_sweep_items
 from .config_yaml import line_at, parse_yaml, plain_text_at, yaml_line
 from .errors import ConfigError
@@ -180,7 +180,7 @@ def config_paths() -> list[str]:
 def get_value(config: Config, path: str) -> Any:
     """The value at a dotted path, e.g. ``get_value(config, "dropout.keep_prob")``."""
     if path not in _PATHS:
-        raise ConfigError(f"{path}: {path_problem(path, None, 'set')}")
+        raise ConfigError(f"{cut(path)}: {path_problem(path, None, 'set')}")
     return functools.reduce(getattr, path.split("."), config)
 
 
@@ -256,7 +256,7 @@ def load_config_text(text: str, name: str) -> Config:
         problems = sorted(invalid.problems, key=lambda p: line_at(root, p[0]) or 0)
         for i, (loc, message) in enumerate(problems):  # `name: no`: "...; to mean the text, quote it: 'no'"
             if message.endswith(QUOTE_IT) and (written := plain_text_at(root, loc)):
-                problems[i] = (loc, f"{message}: {written!r}")
+                problems[i] = (loc, f"{message}: {show(written)}")
         fail(problems, lambda loc: f"{name}:{line_at(root, loc) or '?'}: ")
 
 

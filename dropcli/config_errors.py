@@ -52,9 +52,13 @@ def fail(problems: list[Problem], where: Callable[[tuple], str]) -> NoReturn:
 
 
 def dotted(loc: tuple) -> str:
-    """A loc as the user writes it: ``model.hidden_dims[1]``."""
-    text = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".")
-    return text or "(top level)"
+    """A loc as the user writes it: ``model.hidden_dims[1]``, each key cut like a value."""
+    return path_text(loc).lstrip(".") or "(top level)"
+
+
+def path_text(loc: tuple) -> str:
+    """The keys and indexes of a loc as they follow a name: ``.model.hidden_dims[1]``."""
+    return "".join(f"[{p}]" if isinstance(p, int) else f".{cut(str(p))}" for p in loc)
 
 
 def show(value: Any) -> str:
@@ -63,7 +67,15 @@ def show(value: Any) -> str:
         text = repr(value) if isinstance(value, str) else json.dumps(value, default=str)
     except ValueError:  # a self-referencing YAML alias
         text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+    return cut(text)
+
+
+SHOWN = 60  # the most characters of a key or value an error message repeats
+
+
+def cut(text: str) -> str:
+    """``text`` as an error message repeats it: a 100 kB key or value shown by its start."""
+    return text if len(text) <= SHOWN else text[:SHOWN - 3] + "..."
 
 
 def translate(error: ValidationError) -> list[Problem]:

@@ -6,6 +6,7 @@ Only the text is read here; ``dropcli.config`` checks the keys and values agains
 from collections.abc import Iterable
 from typing import Any
 
+from .config_errors import cut
 from .config_yaml import parse_yaml
 from .errors import ConfigError
 
@@ -15,7 +16,7 @@ def parse_overrides(items: Iterable[str], source: str) -> dict[str, Any]:
     values = {}
     for item in items:
         key, text = _split_override(item, source)
-        values[key] = _parse_value(text, f"{source} {key}")
+        values[key] = _parse_value(text, f"{source} {cut(key)}")
     return values
 
 
@@ -25,14 +26,14 @@ def parse_sweep_items(items: Iterable[str], source: str) -> dict[str, list]:
     grid = {}
     for item in items:
         key, text = _split_override(item, source)
-        grid[key] = [_parse_value(part, f"{source} {key}") for part in _split_top_level(text)]
+        grid[key] = [_parse_value(part, f"{source} {cut(key)}") for part in _split_top_level(text)]
     return grid
 
 
 def _split_override(item: str, source: str) -> tuple[str, str]:
     key, equals, text = item.partition("=")
     if not equals or not key.strip():
-        raise ConfigError(f"{source} {item}: expected KEY=VALUE, e.g. dropout.keep_prob=0.5")
+        raise ConfigError(f"{source} {cut(item)}: expected KEY=VALUE, e.g. dropout.keep_prob=0.5")
     return key.strip(), text
 
 

@@ -8,12 +8,13 @@ are not strings (``yes:``, ``null:``, ``[1, 2]:``), octal ``010`` (8) and base-6
 """
 
 import re
+import sys
 from collections.abc import Callable
 from typing import Any
 
 import yaml
 
-from .config_errors import QUOTE_IT, dotted, show
+from .config_errors import QUOTE_IT, cut, dotted, path_text, show
 from .errors import ConfigError
 
 
@@ -33,8 +34,7 @@ def parse_yaml(text: str, name: str, *, lines: bool = True) -> tuple[Any, yaml.N
     try:
         loader = _Loader(text)
     except yaml.YAMLError as error:  # a control character: the reader refuses the text at once
-        problem = " ".join(str(getattr(error, "reason", None) or error).split())
-        raise ConfigError(f"{name}: invalid YAML: {problem}") from None
+        raise ConfigError(f"{name}: invalid YAML: {_one_line(getattr(error, 'reason', None) or error)}") from None
     try:
         root = loader.get_single_node()
         if root is None:
@@ -47,24 +47,30 @@ def parse_yaml(text: str, name: str, *, lines: bool = True) -> tuple[Any, yaml.N
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         where = f"{name}:{mark.line + 1}" if mark and lines else name
-        problem = " ".join(str(error.problem or error).split())
+        problem = str(error.problem or error)
         if "could not determine a constructor" in problem:
             tag = problem.rsplit(" ", 1)[-1].strip("'").replace("tag:yaml.org,2002:", "!!")
-            raise ConfigError(f"{where}: the tag {tag!r} is not allowed; dropcli reads plain YAML "
+            raise ConfigError(f"{where}: the tag {show(tag)} is not allowed; dropcli reads plain YAML "
                               "only (safe loading: no Python objects)") from None
-        raise ConfigError(f"{where}: invalid YAML: {problem}") from None
+        raise ConfigError(f"{where}: invalid YAML: {_one_line(problem)}") from None
     except yaml.YAMLError as error:
-        raise ConfigError(f"{name}: invalid YAML: {' '.join(str(error).split())}") from None
+        raise ConfigError(f"{name}: invalid YAML: {_one_line(error)}") from None
     finally:
         loader.dispose()
+
+
+def _one_line(problem: Any) -> str:
+    """PyYAML's problem on one line, what it quotes (an alias, a tag) cut like a value."""
+    return re.sub(r"'[^']*'|\"[^\"]*\"", lambda m: cut(m[0]), " ".join(str(problem).split()))
 
 
 MAX_NODES, MAX_DEPTH = 10_000, 50  # a config is a few dozen values; aliases must not multiply them
 
 
 def _check_size(root: yaml.Node, name: str) -> None:
-    """Refuse a document that aliases expand past MAX_NODES values ("billion laughs"),
-    that nests deeper than MAX_DEPTH, or that contains itself: validating it would not end."""
+    """Refuse a document of more than MAX_NODES values, written out or made so by aliases
+    ("billion laughs"), that nests deeper than MAX_DEPTH, or that contains itself:
+    validating it would not end."""
     sizes: dict[int, int] = {}
 
     def size(node: yaml.Node, depth: int, path: set[int]) -> int:
@@ -74,18 +80,38 @@ def _check_size(root: yaml.Node, name: str) -> None:
             raise ConfigError(f"{name}:{node.start_mark.line + 1}: nested more than {MAX_DEPTH} levels deep")
         if id(node) in path:
             raise ConfigError(f"{name}:{node.start_mark.line + 1}: a YAML alias refers to a value that contains it")
-        children = ([n for pair in node.value for n in pair] if isinstance(node, yaml.MappingNode)
-                    else node.value if isinstance(node, yaml.SequenceNode) else [])
         path.add(id(node))
-        total = 1 + sum(size(child, depth + 1, path) for child in children)
+        total = 1 + sum(size(child, depth + 1, path) for child in _children(node))
         path.discard(id(node))
         if total > MAX_NODES:
-            raise ConfigError(f"{name}:{node.start_mark.line + 1}: YAML aliases expand this document past "
-                              f"{MAX_NODES} values; write the values out instead")
+            where = f"{name}:{node.start_mark.line + 1}"
+            if _written_values(node) > MAX_NODES:  # no aliases needed: the text itself is too large
+                what = "this document holds" if node is root else "this value holds"
+                raise ConfigError(f"{where}: {what} more than {MAX_NODES} values (keys and list items); dropcli "
+                                  f"reads configs of at most {MAX_NODES} (a config has a few dozen)")
+            raise ConfigError(f"{where}: YAML aliases expand this document past {MAX_NODES} values; "
+                              "write the values out instead")
         sizes[id(node)] = total
         return total
 
     size(root, 0, set())
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    """A mapping's keys and values, a list's items; a scalar has none."""
+    if isinstance(node, yaml.MappingNode):
+        return [n for pair in node.value for n in pair]
+    return node.value if isinstance(node, yaml.SequenceNode) else []
+
+
+def _written_values(node: yaml.Node) -> int:
+    """The values written under ``node`` (each aliased one once), counted up to MAX_NODES + 1."""
+    seen, todo = set(), [node]
+    while todo and len(seen) <= MAX_NODES:
+        if id(n := todo.pop()) not in seen:
+            seen.add(id(n))
+            todo += _children(n)
+    return len(seen)
 
 
 _TAG = "tag:yaml.org,2002:"
@@ -101,19 +127,33 @@ def _check_nodes(root: yaml.Node, name: str, lines: bool, construct: Callable[[y
     def where(node: yaml.Node, loc: tuple) -> str:  # `x.yaml:3: model.hidden_dims[1]`, `--set seed`
         if lines:
             return f"{name}:{node.start_mark.line + 1}: {dotted(loc)}"
-        return name + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc)
+        return name + path_text(loc)
 
     def value_of(node: yaml.ScalarNode, loc: tuple) -> Any:
+        limit = sys.get_int_max_str_digits()  # CPython reads and writes no longer int (0: no limit)
+        digits = node.value.replace("_", "").lstrip("+-")
+        if limit and node.tag == f"{_TAG}int" and digits.isdigit() and len(digits) > limit:
+            raise too_large(node, loc, limit)  # the constructor's own error would call it no !!int
         try:
-            return construct(node)
+            value = construct(node)
         except (ValueError, KeyError, AttributeError):  # `!!int abc`: the constructor's own error
             tag = node.tag.replace(_TAG, "!!")
-            raise ConfigError(f"{where(node, loc)}: {node.value!r} is not a valid {tag}") from None
+            raise ConfigError(f"{where(node, loc)}: {show(node.value)} is not a valid {tag}") from None
+        try:
+            if isinstance(value, int):
+                str(value)  # `0x` and 4000 digits reads, but no message, JSON file or hash could write it
+        except ValueError:
+            raise too_large(node, loc, limit) from None
+        return value
+
+    def too_large(node: yaml.ScalarNode, loc: tuple, limit: int) -> ConfigError:
+        return ConfigError(f"{where(node, loc)}: {show(node.value)} is too large a number: Python reads "
+                           f"and writes integers of at most {limit} digits")
 
     def key_found(key: yaml.Node, loc: tuple) -> str:  # `true; to mean the text, quote it: 'yes'`
         if not isinstance(key, yaml.ScalarNode):
             return "a list" if isinstance(key, yaml.SequenceNode) else "a mapping"
-        return show(value_of(key, loc)) + (f"{QUOTE_IT}: {key.value!r}" if key.style is None else "")
+        return show(value_of(key, loc)) + (f"{QUOTE_IT}: {show(key.value)}" if key.style is None else "")
 
     def check(node: yaml.Node, loc: tuple) -> None:
         if id(node) in seen:  # a shared (aliased) node: checked already
@@ -145,13 +185,13 @@ def _check_nodes(root: yaml.Node, name: str, lines: bool, construct: Callable[[y
 def _yaml11_number(text: str, value: int | float) -> str | None:
     """Why 010 (octal: 8) or 1:30 (base 60: 90) is refused; None for other numbers."""
     if ":" in text:
-        problem = f"{text} is a base-60 number in YAML 1.1 (= {show(value)}); write {show(value)}"
-    elif _OCTAL.fullmatch(text) and value != int(text.replace("_", "")):
-        problem = (f"{text} is an octal number in YAML 1.1 (= {value}); write {int(text.replace('_', ''))} "
-                   f"(or {value}) without the leading zero")
+        problem = f"{cut(text)} is a base-60 number in YAML 1.1 (= {show(value)}); write {show(value)}"
+    elif _OCTAL.fullmatch(text) and value != (meant := int(text.replace("_", ""))):
+        problem = (f"{cut(text)} is an octal number in YAML 1.1 (= {show(value)}); write {show(meant)} "
+                   f"(or {show(value)}) without the leading zero")
     else:
         return None
-    return f"{problem}, or quote it for text: {text!r}"
+    return f"{problem}, or quote it for text: {show(text)}"
 
 
 def _as_written(node: yaml.Node) -> str:

@@ -14,6 +14,10 @@ Each epoch record in ``metrics.jsonl`` carries a ``"diagnostics"`` dict:
     max_col_norm   {"W1": .., ...}       largest norm of a unit's incoming weights (a column of
                                          W_i): what ``model.max_norm`` bounds
 
+A diverging net's values are recorded as they are: a sum of squares that overflowed its
+dtype makes ``act_std`` (or ``grad_norm``, ``max_col_norm``) ``inf``, a NaN activation NaN;
+computing them raises nothing and prints no NumPy warning.
+
 Activations are measured in test mode on the fixed train-accuracy subsample, in the pass
 that measures train accuracy (``scores_and_activations``), so they cost a few sums per
 layer; gradient norms cost one dot product per weight matrix per step.
@@ -28,6 +32,11 @@ import numpy as np
 from .nn.model import eval_pass
 
 
+def _overflow_recorded():
+    """What overflows (a diverging net) is recorded as inf or nan, not repeated as NumPy warnings."""
+    return np.errstate(over="ignore", invalid="ignore")
+
+
 class GradNorms:
     """The mean over steps of each weight gradient's norm; ``add`` once per step."""
 
@@ -40,9 +49,10 @@ class GradNorms:
         self.steps = 0
 
     def add(self, grads) -> None:
-        for name in self.names:
-            g = grads[name].ravel()
-            self.sums[name] += math.sqrt(float(np.dot(g, g)))
+        with _overflow_recorded():
+            for name in self.names:
+                g = grads[name].ravel()
+                self.sums[name] += math.sqrt(float(np.dot(g, g)))
         self.steps += 1
 
     def means(self) -> dict[str, float] | None:
@@ -63,19 +73,29 @@ class ActivationStats:
             key, out = f"h{h['layer']}", h["out"]
             flat = out.ravel()
             self.count[key] = self.count.get(key, 0) + flat.size
-            self.sum[key] = self.sum.get(key, 0.0) + float(flat.sum())
-            self.sumsq[key] = self.sumsq.get(key, 0.0) + float(np.dot(flat, flat))
+            with _overflow_recorded():
+                self.sum[key] = self.sum.get(key, 0.0) + float(flat.sum())
+                self.sumsq[key] = self.sumsq.get(key, 0.0) + float(np.dot(flat, flat))
             if relu:  # relu outputs are >= 0: a unit was active iff its maximum is > 0
                 active = out.max(axis=0, initial=0) > 0
                 self.active[key] = active | self.active[key] if key in self.active else active
 
     def summary(self, relu: bool) -> dict:
         mean = {k: self.sum[k] / n for k, n in self.count.items() if n}
-        std = {k: math.sqrt(max(self.sumsq[k] / n - mean[k] ** 2, 0.0)) for k, n in self.count.items() if n}
+        std = {k: _std(self.sumsq[k] / self.count[k], m) for k, m in mean.items()}
         out = {"act_mean": mean, "act_std": std}
         if relu:
             out["dead_fraction"] = {k: float(1 - a.mean()) for k, a in self.active.items()}
         return out
+
+
+def _std(mean_square: float, mean: float) -> float:
+    """sqrt(E[x^2] - E[x]^2), or E[x^2] itself (inf, nan) once the squares overflowed or
+    were not numbers: a diverging net's statistics are reported, never raised on."""
+    if not math.isfinite(mean_square):
+        return mean_square
+    # mean * mean, not mean ** 2: Python's ** raises OverflowError where * gives inf
+    return math.sqrt(max(mean_square - mean * mean, 0.0))
 
 
 def scores_and_activations(arch, params, state, X, batch_size: int = 1000):
@@ -95,7 +115,8 @@ def max_column_norms(arch, params) -> dict[str, float]:
     out = {}
     for i in range(1, arch.num_layers + 1):
         w = params[f"W{i}"]
-        out[f"W{i}"] = float(np.sqrt(np.einsum("ij,ij->j", w, w).max()))
+        with _overflow_recorded():
+            out[f"W{i}"] = float(np.sqrt(np.einsum("ij,ij->j", w, w).max()))
     return out
 
 

@@ -14,7 +14,8 @@ from .runs import FINAL_STATUSES, is_run_dir, read_json, run_status, write_json
 
 def find_peer(root: Path, run_id: str, statuses, exclude: Path | None = None) -> Path | None:
     """Another folder of run ``run_id`` under the runs folder ``root`` (a single run, or a
-    run of one of its sweeps) whose status is in ``statuses``; None if there is none."""
+    run of one of its sweeps) whose status is in ``statuses``; None if there is none. A
+    damaged run reads corrupt (``runs.damage``), so it is never the peer of a finished one."""
     root = Path(root)
     candidates = [root / run_id]
     try:
@@ -33,10 +34,11 @@ REUSED_FILES = ("config.yaml", "meta.json", "metrics.jsonl", "params.npz", "expe
 
 def reuse_run(peer: Path, run_dir: Path, root: Path) -> dict:
     """Give ``run_dir`` the finished run ``peer``'s files (hard links, or copies) and a
-    summary saying where they came from; return that summary. Hold ``claim_run`` first."""
+    summary saying where they came from; return that summary. Hold ``claim_run`` first.
+    RunStoreError if ``peer`` is no longer finished, or damaged (corrupt) meanwhile."""
     peer, run_dir = Path(peer), Path(run_dir)
     summary = read_json(peer / "summary.json")
-    if summary is None or summary.get("status") not in FINAL_STATUSES:
+    if summary is None or run_status(peer) not in FINAL_STATUSES:
         raise RunStoreError(f"{peer}: no longer a finished run")
     (run_dir / "summary.json").unlink(missing_ok=True)  # readers must not pair an old summary with new files
     for name in REUSED_FILES:

@@ -67,6 +67,10 @@ def train_run(config: Config, runs_dir: Path, *, argv=None, force=False, skip=("
               threads=None, callback=None) -> dict:
     """Train ``config`` into ``runs_dir/<run_id>`` and return its summary.
 
+    ``threads``: the BLAS threads to train with (default: one per available core),
+    recorded in meta.json. OpenBLAS rounds differently at different thread counts, so
+    runs agree bit for bit only at the same count (a sweep fixes one for all its runs).
+
     A run whose status is in ``skip`` (default: completed) is not trained again; its
     summary comes back with ``"skipped": True``. Nor is one that another folder of the
     runs folder ``root`` (default ``runs_dir``) holds with such a status: that folder's
@@ -79,6 +83,7 @@ def train_run(config: Config, runs_dir: Path, *, argv=None, force=False, skip=("
     ``failed`` (with the reason) and is returned, not raised.
     """
     config = run_config(config)
+    threads = available_cores() if threads is None else threads
     runs_dir = Path(runs_dir)
     root = runs_dir if root is None else Path(root)
     run_dir = runs_dir / run_id(config)
@@ -195,11 +200,24 @@ def load_run_data(config: Config, rng=None):
 
 def make_net(config: Config, data) -> FullyConnectedNet:
     """The run's initial net for ``data``; ConfigError naming the setting if it cannot be built."""
+    from decimal import Decimal  # widths are Python ints of any size: no float overflow
+
+    from .config_errors import show
+
+    dims = (data.input_dim, *config.model.hidden_dims, data.num_classes)
+    count = sum((fan_in + 1) * width for fan_in, width in zip(dims, dims[1:]))  # weights and biases
+    dtype = np.dtype(config.train.dtype)
+    gib = Decimal(count * dtype.itemsize) / 2**30
+    size = f"{gib:,.0f}" if gib < 10**6 else f"{gib:.1e}"
+    too_big = ConfigError(
+        f"model.hidden_dims {show(list(config.model.hidden_dims))}: the network's {Decimal(count):.2g} parameters "
+        f"need {size} GiB as {dtype}, more than this machine's memory; give narrower hidden layers")
+    if count * dtype.itemsize > np.iinfo(np.intp).max:  # NumPy refuses such an array as a bad shape
+        raise too_big
     try:
         return build_net(config, data.input_dim, data.num_classes)
     except MemoryError:
-        raise ConfigError(f"model.hidden_dims {list(config.model.hidden_dims)}: the network's parameters "
-                          f"do not fit in this machine's memory") from None
+        raise too_big from None
     except ValueError as e:
         raise ConfigError(f"{data_setting(config)}: cannot build the network for this data ({data.input_dim} "
                           f"features, {data.num_classes} classes): {e}".splitlines()[0]) from None
@@ -300,8 +318,11 @@ def _save_params(path: Path, net) -> None:
 
 def load_params(run_dir: Path, config: Config, input_dim: int, num_classes: int) -> FullyConnectedNet:
     """Rebuild a run's trained net from params.npz (no pickles); RunStoreError if the file
-    is unreadable or does not match the run's config."""
+    is unreadable or does not match the run's config. Each array's shape is read from its
+    .npy header and checked before the array is read, so a forged header allocates nothing."""
     import zipfile
+
+    from .datasets.npz import npy_header
 
     path = Path(run_dir) / "params.npz"
     net = build_net(config, input_dim, num_classes)
@@ -313,21 +334,26 @@ def load_params(run_dir: Path, config: Config, input_dim: int, num_classes: int)
                 for k in store:
                     if k not in z.files:
                         raise RunStoreError(f"{path}: has no {k!r}; it does not belong to this run's config")
-                    value = z[k]
-                    if value.shape != store[k].shape or value.dtype.kind != "f":
-                        raise RunStoreError(f"{path}: {k} is {value.dtype}{list(value.shape)}, the config needs "
+                    shape, dtype, _, _ = npy_header(z.zip, k)
+                    if shape != store[k].shape or dtype.kind != "f":
+                        raise RunStoreError(f"{path}: {k} is {dtype}{list(shape)}, the config needs "
                                             f"{store[k].dtype}{list(store[k].shape)}")
-                    store[k] = value.astype(store[k].dtype, copy=False)
+                    store[k] = z[k].astype(store[k].dtype, copy=False)
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
         raise RunStoreError(f"{path}: cannot read ({type(e).__name__}: {e})".splitlines()[0]) from None
     return net
 
 
+def available_cores() -> int:
+    """The cores this process may run on (its CPU affinity, where the OS tells)."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
 @contextlib.contextmanager
-def _blas_threads(threads):
-    if threads is None:
-        yield
-        return
+def _blas_threads(threads: int):
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=threads, user_api="blas"):

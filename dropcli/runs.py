@@ -26,12 +26,25 @@ Layout (``SCHEMA_VERSION`` 1)::
 A run's status is read from its files, in this order:
 
     completed | diverged | interrupted | failed   summary.json says so (diverged: the epoch
-                                                  is in "diverged_epoch" and "reason")
-    corrupt     summary.json exists but is not a JSON object with one of those statuses
+                                                  is in "diverged_epoch" and "reason"), and
+                                                  the files it promises are sound (below)
+    corrupt     summary.json exists but is not a JSON object with one of those statuses,
+                or the run is damaged: its files do not hold what summary.json promises
     running     the lock names a live process on this host
     crashed     the lock names a dead process (killed, power cut), or there is no lock
                 but metrics.jsonl exists: training started and never wrote its summary
     pending     config.yaml only (planned, or stopped before training began)
+
+What a summary.json with a final status promises, checked whenever a status is read
+(cheaply: one small YAML file, file sizes, a zip's directory; no array is loaded): always,
+config.yaml is a YAML mapping; with completed or diverged (training ran to its end), also
+metrics.jsonl is not empty, params.npz is a zip archive with a ``<name>.npy`` member for
+every array of the config's network (from ``model.hidden_dims`` and
+``model.normalization``), and expectation.json is a JSON object. The first file that is
+not ("params.npz: empty") makes the run damaged, so corrupt; readers keep its summary's
+numbers, with that as its "reason". A corrupt run is trained again by the next sweep and
+by `dropcli train` of its config, and never reused (below). Damage within a member
+(flipped bits) is not looked for: `dropcli eval`, which loads the arrays, reports it.
 
 Writes, in order: config.yaml and meta.json, then metrics.jsonl appended and fsynced per
 record, params.npz and expectation.json, and summary.json last. Every whole-file write is
@@ -57,7 +70,8 @@ Reuse: a run id is the hash of the resolved config and seed, and training is
 deterministic, so a sweep that finds the run it is about to train already finished in
 another folder of the same runs folder links that folder's files in (hard links, or
 copies where links are impossible) instead of training it again; its summary.json then
-says ``"reused_from": "<folder>/<run_id>"``.
+says ``"reused_from": "<folder>/<run_id>"``. Only a sound run (not corrupt) is linked in;
+a linked file damaged in place is damaged in both folders, and both read corrupt.
 """
 
 from __future__ import annotations
@@ -162,23 +176,58 @@ class MetricsLog:
 
 def read_json(path: Path) -> dict | None:
     """A JSON file's object, or None if it is missing; RunStoreError if unreadable."""
+    obj, problem = _load_json(path)
+    if problem is not None:
+        raise RunStoreError(f"{path}: {problem}")
+    return obj
+
+
+def _load_json(path: Path) -> tuple[dict | None, str | None]:
+    """(object, None), (None, None) if the file is missing, or (None, what is wrong)."""
     try:
         data = Path(path).read_bytes()
     except FileNotFoundError:
-        return None
+        return None, None
     except OSError as e:
-        raise RunStoreError(f"{path}: cannot read ({e.strerror})") from None
+        return None, f"cannot read ({e.strerror})"
     try:
         obj = json.loads(data.decode("utf-8"))
     except UnicodeDecodeError:
-        raise RunStoreError(f"{path}: not valid JSON (not UTF-8 text)") from None
+        return None, "not valid JSON (not UTF-8 text)"
     except ValueError as e:
-        raise RunStoreError(f"{path}: not valid JSON ({e})") from None
+        return None, f"not valid JSON ({e})"
     except RecursionError:
-        raise RunStoreError(f"{path}: not valid JSON (nested too deeply)") from None
-    if not isinstance(obj, dict):
-        raise RunStoreError(f"{path}: expected a JSON object")
-    return obj
+        return None, "not valid JSON (nested too deeply)"
+    return (obj, None) if isinstance(obj, dict) else (None, "expected a JSON object")
+
+
+def read_config(run_dir: Path) -> tuple[dict | None, str | None]:
+    """config.yaml's mapping and None, or None and what is wrong with the file ("missing",
+    "empty", "not valid YAML (...)", ...)."""
+    import yaml
+
+    path = Path(run_dir) / "config.yaml"
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        return None, "missing"
+    except OSError as e:
+        return None, f"cannot read ({e.strerror})"
+    except UnicodeDecodeError:
+        return None, "cannot read (not UTF-8 text)"
+    if not text.strip():
+        return None, CONFIG_EMPTY
+    try:  # libyaml where installed: this runs for every run a listing or a sweep looks at
+        config = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except yaml.YAMLError as e:
+        return None, f"not valid YAML ({' '.join(str(e).split())})"
+    except RecursionError:
+        return None, "not valid YAML (nested too deeply)"
+    return (config, None) if isinstance(config, dict) else (None, CONFIG_NOT_MAPPING)
+
+
+# What may be wrong with a config.yaml that still lets its run be read (values shown as None).
+CONFIG_EMPTY, CONFIG_NOT_MAPPING = "empty", "not a mapping of config keys"
 
 
 def read_metrics(path: Path) -> tuple[list[dict], list[str]]:
@@ -252,18 +301,99 @@ def _shown(value) -> str:
 def run_status(run_dir: Path) -> str:
     """completed | diverged | interrupted | failed | corrupt | running | crashed | pending
     (see the module docstring)."""
+    return run_state(run_dir)[0]
+
+
+def run_state(run_dir: Path) -> tuple[str, tuple[str, str] | None]:
+    """The run's status and, if it is corrupt because its files are damaged, (file name,
+    what is wrong with it); see ``damage``."""
     run_dir = Path(run_dir)
-    summary_path = run_dir / "summary.json"
-    try:
-        summary = read_json(summary_path)
-    except RunStoreError:
-        return "corrupt"
+    summary, problem = _load_json(run_dir / "summary.json")
+    if problem is not None:
+        return "corrupt", None
     if summary is not None:
-        return summary["status"] if summary.get("status") in FINAL_STATUSES else "corrupt"
+        if summary.get("status") not in FINAL_STATUSES:
+            return "corrupt", None
+        damaged = damage(run_dir, summary["status"])
+        return ("corrupt" if damaged else summary["status"]), damaged
     lock = read_lock(run_dir)
     if lock is not None:
-        return "running" if lock_is_live(lock) else "crashed"
-    return "crashed" if os.path.lexists(run_dir / "metrics.jsonl") else "pending"
+        return ("running" if lock_is_live(lock) else "crashed"), None
+    return ("crashed" if os.path.lexists(run_dir / "metrics.jsonl") else "pending"), None
+
+
+# Statuses of training that ran to its end: it wrote params.npz and expectation.json before summary.json.
+TRAINED = ("completed", "diverged")
+
+
+def damage(run_dir: Path, status: str) -> tuple[str, str] | None:
+    """(file name, what is wrong with it) for the first file of ``run_dir`` that does not
+    hold what a summary.json saying ``status`` promises (module docstring); None if all
+    do. Cheap enough for every status read: one small YAML file, sizes, a zip directory."""
+    run_dir = Path(run_dir)
+    config, problem = read_config(run_dir)
+    if problem is not None:
+        return "config.yaml", problem
+    if status not in TRAINED:
+        return None
+    try:
+        if (run_dir / "metrics.jsonl").stat().st_size == 0:
+            return "metrics.jsonl", "empty"
+    except FileNotFoundError:
+        return "metrics.jsonl", "missing"
+    except OSError as e:
+        return "metrics.jsonl", f"cannot read ({e.strerror})"
+    names = param_names(config)
+    if names is None:
+        return "config.yaml", "no model.hidden_dims list (the layer sizes params.npz is checked against)"
+    if (problem := _npz_problem(run_dir / "params.npz", names)) is not None:
+        return "params.npz", problem
+    expectation, problem = _load_json(run_dir / "expectation.json")
+    if problem is not None or expectation is None:
+        return "expectation.json", problem or "missing"
+    return None
+
+
+def param_names(config: dict) -> list[str] | None:
+    """The arrays of the config's network, named as ``nn.model.init_params`` names them
+    (W1, b1, gamma1, beta1, running_mean1, running_var1, ..., WL, bL); None if the config
+    has no ``model.hidden_dims`` list."""
+    model = config.get("model")
+    hidden = model.get("hidden_dims") if isinstance(model, dict) else None
+    if not isinstance(hidden, list) or not hidden:
+        return None
+    norm = model.get("normalization")
+    layers = len(hidden) + 1
+    names = []
+    for i in range(1, layers + 1):
+        names += [f"W{i}", f"b{i}"]
+        if i < layers and norm in ("batchnorm", "layernorm"):
+            names += [f"gamma{i}", f"beta{i}"]
+            if norm == "batchnorm":
+                names += [f"running_mean{i}", f"running_var{i}"]
+    return names
+
+
+def _npz_problem(path: Path, names: list[str]) -> str | None:
+    """What is wrong with params.npz at ``path``, read from its zip directory only."""
+    import zipfile
+
+    try:
+        if path.stat().st_size == 0:
+            return "empty"
+        with zipfile.ZipFile(path) as z:
+            members = set(z.namelist())
+    except FileNotFoundError:
+        return "missing"
+    except OSError as e:
+        return f"cannot read ({e.strerror})"
+    except Exception:  # noqa: BLE001 - a damaged zip fails in many ways (BadZipFile, struct.error); all mean this
+        return "not a .npz file (not a zip archive, or truncated)"
+    lacking = [n for n in names if f"{n}.npy" not in members]
+    if lacking:
+        shown = ", ".join(lacking[:4]) + (f" and {len(lacking) - 4} more" if len(lacking) > 4 else "")
+        return f"has no {shown} (arrays the config's network needs)"
+    return None
 
 
 @dataclass
@@ -292,51 +422,47 @@ class RunRecord:
         return node
 
 
+RETRAINED = "(status corrupt; a sweep trains it again)"
+
+
 def read_run(run_dir: Path) -> RunRecord:
     """A run folder, read tolerantly: only a missing or unreadable config.yaml is an error
-    (RunStoreError); every other problem becomes one line in ``warnings``."""
-    import yaml
-
+    (RunStoreError); every other problem becomes one line in ``warnings``. A damaged run
+    (see ``damage``) keeps its summary, whose "reason" then says what is damaged."""
     run_dir = Path(run_dir)
+    config, config_problem = read_config(run_dir)
+    if config_problem == "missing":
+        raise RunStoreError(f"{run_dir}: not a run folder (no config.yaml)")
+    status, damaged = run_state(run_dir)
+    damaged_file = damaged[0] if damaged else None
+    if config_problem not in (None, CONFIG_EMPTY, CONFIG_NOT_MAPPING):
+        raise RunStoreError(f"{run_dir / 'config.yaml'}: {config_problem}"
+                            + (f" {RETRAINED}" if damaged_file == "config.yaml" else ""))
     warnings = []
-    try:
-        config = yaml.safe_load((run_dir / "config.yaml").read_bytes().decode("utf-8")) or {}
-    except FileNotFoundError:
-        raise RunStoreError(f"{run_dir}: not a run folder (no config.yaml)") from None
-    except OSError as e:
-        raise RunStoreError(f"{run_dir / 'config.yaml'}: cannot read ({e.strerror})") from None
-    except UnicodeDecodeError:
-        raise RunStoreError(f"{run_dir / 'config.yaml'}: cannot read (not UTF-8 text)") from None
-    except (yaml.YAMLError, RecursionError) as e:
-        problem = " ".join(str(e).split()) if isinstance(e, yaml.YAMLError) else "nested too deeply"
-        raise RunStoreError(f"{run_dir / 'config.yaml'}: cannot read ({problem})") from None
-    if not isinstance(config, dict):
-        warnings.append(f"{run_dir / 'config.yaml'}: not a mapping of config keys; its values are shown as None")
-        config = {}
+    if config_problem is not None and damaged_file != "config.yaml":  # no summary promised it
+        warnings.append(f"{run_dir / 'config.yaml'}: {config_problem}; its values are shown as None")
     records, w = read_metrics(run_dir / "metrics.jsonl")
     warnings += w
-    summary = expectation = None
-    for name in ("summary.json", "expectation.json"):
-        try:
-            obj = read_json(run_dir / name)
-        except RunStoreError as e:
-            warnings.append(str(e) + (" (status corrupt; a sweep trains it again)" if name == "summary.json" else ""))
-            obj = None
-        if name == "summary.json":
-            summary = obj
-        else:
-            expectation = obj
-    status = run_status(run_dir)
-    if status == "corrupt" and summary is not None:
-        warnings.append(f"{run_dir / 'summary.json'}: no valid status (status corrupt; a sweep trains it again)")
+    summary, problem = _load_json(run_dir / "summary.json")
+    if problem is not None:
+        warnings.append(f"{run_dir / 'summary.json'}: {problem} {RETRAINED}")
+    expectation, problem = _load_json(run_dir / "expectation.json")
+    if problem is not None and damaged_file != "expectation.json":
+        warnings.append(f"{run_dir / 'expectation.json'}: {problem}")
+    if status == "corrupt" and summary is not None and damaged is None:
+        warnings.append(f"{run_dir / 'summary.json'}: no valid status {RETRAINED}")
         summary = None
     if summary is not None:
         summary = checked_summary(summary, run_dir / "summary.json", warnings)
+    if damaged is not None:
+        warnings.append(f"{run_dir / damaged_file}: {damaged[1]}, but summary.json says "
+                        f"{(summary or {}).get('status', 'it is finished')} {RETRAINED}")
+        summary = summary and {**summary, "reason": f"{damaged_file}: {damaged[1]}"}
     warnings += foreign_files(run_dir)
     return RunRecord(
         path=run_dir,
         status=status,
-        config=config,
+        config=config or {},
         summary=summary,
         metrics=[r for r in records if r.get("kind") == "epoch"],
         expectation=expectation,
@@ -410,11 +536,11 @@ def listed_runs(spec: dict) -> list[str]:
 
 
 def read_summary(run_dir: Path) -> dict:
-    """The run's summary, or just its status if it has none (or an unreadable one)."""
-    try:
-        summary = read_json(run_dir / "summary.json")
-    except Exception:  # corrupt: the status says so
-        summary = None
-    if summary is None or summary.get("status") not in FINAL_STATUSES:
-        return {"run_id": Path(run_dir).name, "status": run_status(run_dir)}
-    return checked_summary(summary, Path(run_dir) / "summary.json", [])
+    """The run's summary, or just its status if it has none (or an unreadable one); a
+    damaged run's with status corrupt and the damage as its reason."""
+    summary, _ = _load_json(Path(run_dir) / "summary.json")
+    status, damaged = run_state(run_dir)
+    if summary is None or (status not in FINAL_STATUSES and damaged is None):
+        return {"run_id": Path(run_dir).name, "status": status}
+    summary = checked_summary(summary, Path(run_dir) / "summary.json", [])
+    return {**summary, "status": "corrupt", "reason": f"{damaged[0]}: {damaged[1]}"} if damaged else summary

@@ -120,6 +120,16 @@ def pending_runs(plan: SweepPlan, *, force=False, retry_failed=False) -> list[Pl
     return [r for r in plan.runs if not done or run_status(plan.path / r.run_id) not in done]
 
 
+def run_threads(plan: SweepPlan, cores: int | None = None) -> int:
+    """The BLAS threads each of the plan's runs trains with: the cores shared among the
+    grid's runs, at least one. It depends on the grid and the machine only, never on
+    ``-j``, the executor or what is left to resume: OpenBLAS rounds differently at
+    different thread counts, and a sweep's numbers must not depend on how it was run."""
+    from .runner import available_cores
+
+    return max(1, (available_cores() if cores is None else cores) // max(1, len(plan.runs)))
+
+
 def check_data(runs) -> None:
     """Load each distinct data setting of ``runs`` once and build each distinct net on it:
     DataError or ConfigError, naming the setting, before anything is written."""
@@ -175,10 +185,12 @@ def run_sweep(plan: SweepPlan, *, jobs=1, executor=None, force=False, retry_fail
             write_summary_csv(plan)
             emit("done", run, summary)
 
-        job = SweepJob(path=plan.path, argv=argv, force=force, done=done, finished=finished, emit=emit)
+        threads = run_threads(plan)
+        job = SweepJob(path=plan.path, threads=threads, argv=argv, force=force, done=done, finished=finished,
+                       emit=emit)
         # Runs another process is training: once it lets go, take its result, or train them.
-        others = SweepJob(path=plan.path, argv=argv, force=False, done=OTHERS_RESULT, finished=finished,
-                          emit=lambda *event: None)
+        others = SweepJob(path=plan.path, threads=threads, argv=argv, force=False, done=OTHERS_RESULT,
+                          finished=finished, emit=lambda *event: None)
         try:
             busy = executor.run(job, todo) if todo else []
             while busy:

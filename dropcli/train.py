@@ -63,10 +63,12 @@ def minibatches(n: int, batch_size: int, min_rows: int = 1) -> list[tuple[int, i
 
 
 def evaluate(net: FullyConnectedNet, X, y, batch_size: int = 1000):
-    """Test-mode accuracy and mean cross-entropy of ``net`` on (X, y)."""
+    """Test-mode accuracy and mean cross-entropy of ``net`` on (X, y). A net with huge
+    weights (a huge learning rate) gets its inf or nan loss without NumPy warnings."""
     if len(X) == 0:
         return float("nan"), float("nan")
-    return accuracy_and_loss(predict_scores(net.arch, net.params, net.bn_state, X, batch_size=batch_size), y)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        return accuracy_and_loss(predict_scores(net.arch, net.params, net.bn_state, X, batch_size=batch_size), y)
 
 
 def accuracy_and_loss(scores, y):
@@ -84,8 +86,10 @@ def fit(net: FullyConnectedNet, data, settings: TrainSettings, *, order_rng, dro
     Each epoch visits the training set in a fresh permutation drawn from ``order_rng``
     (no sampling with replacement); dropout masks come from ``dropout_rng``; the fixed
     subsample for train accuracy from ``eval_rng``. With ``settings.max_norm``, each step
-    is followed by the max-norm constraint. At the end ``net`` holds the parameters of the
-    epoch with the best validation accuracy.
+    is followed by the max-norm constraint. A non-finite loss, a step's or the epoch-end
+    evaluation's, ends training as diverged (a "diverged" record, no epoch record for that
+    epoch). At the end ``net`` holds the parameters of the epoch with the best validation
+    accuracy.
     """
     emit = callback or (lambda record: None)
     X, y = data.X_train, data.y_train
@@ -102,6 +106,7 @@ def fit(net: FullyConnectedNet, data, settings: TrainSettings, *, order_rng, dro
     start = time.perf_counter()
 
     def end_epoch(epoch, lr, train_loss, epoch_start):
+        """Evaluate and record the epoch; False (nothing recorded) if it diverged."""
         diagnostics = None
         if settings.diagnostics:  # train accuracy and the activation statistics in one pass
             scores, acts = scores_and_activations(net.arch, net.params, net.bn_state, X_sub, settings.eval_batch_size)
@@ -111,6 +116,12 @@ def fit(net: FullyConnectedNet, data, settings: TrainSettings, *, order_rng, dro
         else:
             train_acc, train_eval_loss = evaluate(net, X_sub, y_sub, settings.eval_batch_size)
         val_acc, val_loss = evaluate(net, data.X_val, data.y_val, settings.eval_batch_size)
+        # Every step's loss can be finite while the last update blew the weights up (a huge
+        # learning rate): the evaluation's losses are not then. (An empty split's loss is NaN.)
+        losses = [(train_loss, 1), (train_eval_loss, len(y_sub)), (val_loss, len(data.y_val))]
+        if epoch and (blown := [loss for loss, rows in losses if rows and not math.isfinite(loss)]):
+            emit({"kind": "diverged", "epoch": epoch, "iteration": history.iterations, "loss": blown[0]})
+            return False
         now = time.perf_counter()
         record = {
             "kind": "epoch", "epoch": epoch, "iteration": history.iterations, "lr": lr,
@@ -127,6 +138,7 @@ def fit(net: FullyConnectedNet, data, settings: TrainSettings, *, order_rng, dro
             history.best_state = {k: v.copy() for k, v in net.bn_state.items()}
         history.records.append(record)
         emit(record)
+        return True
 
     def train_epoch(epoch, lr):
         """One pass over a fresh permutation; the mean minibatch loss, or None on divergence."""
@@ -154,10 +166,9 @@ def fit(net: FullyConnectedNet, data, settings: TrainSettings, *, order_rng, dro
             epoch_start = time.perf_counter()
             lr = learning_rate_at(epoch, settings.learning_rate, settings.lr_decay)
             train_loss = train_epoch(epoch, lr)
-            if train_loss is None:
+            if train_loss is None or not end_epoch(epoch, lr, train_loss, epoch_start):
                 history.status = "diverged"
                 break
-            end_epoch(epoch, lr, train_loss, epoch_start)
     if history.best_params is not None:
         net.params, net.bn_state = history.best_params, history.best_state
     return history

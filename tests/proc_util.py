@@ -25,19 +25,30 @@ def runner_hook(env: str, attr: str, wrapper: str) -> str:
     on PYTHONPATH and ``$env`` set, replaces ``dropcli.runner.<attr>`` with
     ``wrap(original, value_of_env)`` as the module is imported. ``wrapper`` is the source
     of that ``wrap`` function (it may use ``os``)."""
-    return f'''\
-"""Test instrumentation (written by tests/proc_util.py): wraps dropcli.runner.{attr}."""
-import os, sys
+    return module_hook(env, "dropcli.runner", attr, wrapper)
 
-VALUE = os.environ.get({env!r})
-if VALUE:
+
+def module_hook(env: str, module: str, attr: str, wrapper: str) -> str:
+    """``runner_hook`` for any module: the source of a ``sitecustomize.py`` that replaces
+    ``<module>.<attr>`` with ``wrap(original, value_of_env)`` as the module is imported.
+    Its names stay inside a function, so hooks joined with newlines make one file."""
+    return f'''\
+"""Test instrumentation (written by tests/proc_util.py): wraps {module}.{attr}."""
+
+
+def _install():
+    import os, sys
+
+    VALUE = os.environ.get({env!r})
+    if not VALUE:
+        return
     import importlib.abc, importlib.util
 
 {_indent(wrapper, "    ")}
 
     class _Hook(importlib.abc.MetaPathFinder):
         def find_spec(self, name, path=None, target=None):
-            if name != "dropcli.runner":
+            if name != {module!r}:
                 return None
             sys.meta_path.remove(self)
             spec = importlib.util.find_spec(name)
@@ -45,12 +56,15 @@ if VALUE:
 
             def exec_module(module):
                 run_module(module)
-                module.{attr} = wrap(module.{attr}, VALUE)
+                setattr(module, {attr!r}, wrap(getattr(module, {attr!r}), VALUE))
 
             spec.loader.exec_module = exec_module
             return spec
 
     sys.meta_path.insert(0, _Hook())
+
+
+_install()
 '''
 
 

@@ -167,9 +167,24 @@ def write_run(parent: Path, config: dict, *, status="completed", epochs=EPOCHS, 
         (run_dir / "lock").write_text(json.dumps(lock))
         return run_dir
     reason = f"loss became non-finite in epoch {diverge_at}" if status == "diverged" else None
+    (run_dir / "params.npz").write_bytes(params_npz(config))
     (run_dir / "summary.json").write_text(json.dumps(summary(config, records, status, reason), indent=2))
     (run_dir / "expectation.json").write_text(json.dumps(expectation(config, fail_input), indent=2))
     return run_dir
+
+
+def params_npz(config: dict) -> bytes:
+    """params.npz of an initial net of ``config``'s shape on digits (64 features, 10 classes)."""
+    import io
+
+    from dropcli.nn import FullyConnectedNet
+
+    m = config["model"]
+    net = FullyConnectedNet(hidden_dims=m["hidden_dims"], input_dim=64, num_classes=10,
+                            normalization=None if m["normalization"] == "none" else m["normalization"], seed=0)
+    buf = io.BytesIO()
+    np.savez(buf, **net.params, **net.bn_state)
+    return buf.getvalue()
 
 
 def write_sweep(root: Path, name: str, base: dict, axes: dict, special=None) -> tuple[Path, dict]:

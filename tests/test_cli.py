@@ -1,6 +1,8 @@
 """The command line, through typer's CliRunner and as real subprocesses."""
 
 import json
+import os
+import shutil
 import subprocess
 import sys
 
@@ -8,6 +10,9 @@ import pytest
 from typer.testing import CliRunner
 
 from dropcli.cli import app
+from dropcli.config import load_config, with_sweep
+from dropcli.runner import available_cores
+from dropcli.sweep import plan_sweep, run_threads
 
 runner = CliRunner()
 COMMANDS = ["train", "sweep", "plot", "runs", "check", "eval"]
@@ -154,18 +159,40 @@ def test_sweep_bad_flag_value(tmp_path):
     assert not (tmp_path / "runs").exists()
 
 
-def test_parallel_sweep_is_bit_identical_to_serial(tiny_config, tmp_path):
-    args = ["sweep", str(tiny_config), "--keep", "0.5,1", "--seeds", "0,1"]
-    for jobs, folder in (("1", "serial"), ("2", "parallel")):
+def test_a_sweeps_results_do_not_depend_on_j_or_on_resuming(tiny_config, tmp_path):
+    """Like with like, by design: every run of a sweep trains at the sweep's BLAS thread
+    count (recorded in meta.json), whatever -j and however many runs are left, so the files
+    agree bit for bit on any OpenBLAS kernel. BLAS is left free to use every core here."""
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    args = ["sweep", str(tiny_config), "--keep", "0.5,1", "--seeds", "0,1", "--set", "model.hidden_dims=[256]"]
+
+    def sweep(jobs, folder):
         subprocess.run([sys.executable, "-m", "dropcli", *args, "-j", jobs, "--runs-dir", str(tmp_path / folder)],
-                       check=True, capture_output=True)
-    (serial,) = (tmp_path / "serial").iterdir()
-    (parallel,) = (tmp_path / "parallel").iterdir()
+                       check=True, capture_output=True, env=env)
+        (path,) = (tmp_path / folder).iterdir()
+        return path
+
+    serial, parallel = sweep("1", "serial"), sweep("2", "parallel")
     assert serial.name == parallel.name
     names = sorted(p.name for p in serial.iterdir() if p.is_dir())
     assert names == sorted(p.name for p in parallel.iterdir() if p.is_dir()) and len(names) == 4
+    shutil.rmtree(parallel / names[0])  # resumed with one run left: it trains in the sweep's own process
+    assert sweep("2", "parallel") == parallel
+    threads = run_threads(plan_sweep(with_sweep(load_config(tiny_config), {"dropout.keep_prob": [0.5, 1],
+                                                                            "seed": [0, 1]}), tmp_path))
     for name in names:
         assert metrics(serial / name) == metrics(parallel / name), name
+        assert (serial / name / "params.npz").read_bytes() == (parallel / name / "params.npz").read_bytes(), name
+        limits = {json.loads((folder / name / "meta.json").read_text())["blas_threads_limit"]
+                  for folder in (serial, parallel)}
+        assert limits == {threads}, name
+
+
+def test_a_single_train_records_its_blas_limit(tiny_config, tmp_path):
+    result = invoke("train", tiny_config, "--runs-dir", tmp_path)
+    assert result.exit_code == 0, result.output
+    (meta,) = tmp_path.glob("*/meta.json")
+    assert json.loads(meta.read_text())["blas_threads_limit"] == available_cores()
 
 
 def test_runs_lists_every_run(tiny_config, tmp_path):

@@ -559,3 +559,70 @@ def test_with_sweep_adds_and_replaces_axes():
     config = with_sweep(default_config(), {"seed": [5, 6], "dropout.variant": ["vanilla"]})
     assert config.sweep == {"dropout.keep_prob": (0.25, 0.5, 1.0), "seed": (5, 6),
                             "dropout.variant": ("vanilla",)}
+
+
+# ---------------------------------------------------------------- documents too large, texts too long
+
+
+def test_a_config_of_too_many_values_says_so_not_aliases(tmp_path):
+    plain = "".join(f"k{i}: 1\n" for i in range(12_000))  # no alias anywhere
+    assert error_of(tmp_path, plain) == (
+        ":1: this document holds more than 10000 values (keys and list items); dropcli reads configs of "
+        "at most 10000 (a config has a few dozen)")
+    long_axis = "name: a\nsweep:\n  seed: [" + ", ".join(map(str, range(12_000))) + "]\n"
+    assert error_of(tmp_path, long_axis).startswith(":3: this value holds more than 10000 values")
+    bomb = "a: &a [" + ", ".join(["0"] * 6_000) + "]\nb: *a\n"  # 6,001 values written, 12,002 once expanded
+    assert error_of(tmp_path, bomb) == (
+        ":1: YAML aliases expand this document past 10000 values; write the values out instead")
+
+
+K = "k" * 100_000
+CUT = "k" * 57 + "..."  # a key or value is repeated up to 60 characters, like show()
+LIST = "[" + ", ".join(["1"] * 5_000) + "]"
+
+
+@pytest.mark.parametrize("text, start", [
+    (f"? {K}\n: 1\n", f":1: {CUT}: unknown key"),
+    (f"model:\n  ? {K}\n  : 1\n", f":2: model.{CUT}: unknown key"),
+    (f"sweep:\n  ? model.{K}\n  : [1]\n", f":2: sweep.model.{K[:51]}...: unknown key"),
+    (f"? {K}\n: 1\n? {K}\n: 2\n", f":3: {CUT}: duplicate key"),
+    (f"data:\n  ? {K}\n  : {{x: 1}}\n", f":2: data.{CUT}: unknown key"),
+    (f"? {LIST}\n: 1\n", f":1: {LIST[:57]}...: keys should be strings, found a list"),
+    (f"seed: *{K}\n", f":1: invalid YAML: found undefined alias '{K[:56]}..."),
+    (f"seed: !{K} 1\n", f":1: the tag '!{K[:55]}... is not allowed"),
+    (f"seed: !!int {K}\n", f":1: seed: '{K[:56]}... is not a valid !!int"),
+    ("seed: 0" + "7" * 3_000 + "\n", ":1: seed: 0" + "7" * 56 + "... is an octal number"),
+    ("name: 0." + "0" * 100_000 + "1\n", ":1: name: expected a name of 1 to 64 characters"),
+], ids=["key", "section key", "sweep axis", "duplicate key", "key above a mapping", "list as key", "alias",
+        "tag", "!!int", "octal", "quote it"])
+def test_long_keys_and_values_are_cut_in_errors(tmp_path, text, start):
+    """A 100 kB key was repeated whole in a 100 kB error line; keys are cut like values."""
+    message = error_of(tmp_path, text)
+    assert message.startswith(start) and len(message) < 500, message[:500]
+
+
+@pytest.mark.parametrize("how", ["train", "sweep"])
+@pytest.mark.parametrize("item, start", [
+    (f"{K}=1", f"--set {CUT}: unknown key"),
+    (f"model.{K}=1", "--set model.k"),
+    (K, f"--set {CUT}: expected KEY=VALUE"),
+    (f"{K}=[1", f"--set {CUT}: invalid YAML"),
+], ids=["key", "section key", "no value", "invalid YAML"])
+def test_long_keys_in_overrides_are_cut(how, item, start):
+    with pytest.raises(ConfigError) as info:
+        apply_overrides(Config(), [item]) if how == "train" else parse_sweep_values([item])
+    message = str(info.value)
+    assert message.startswith(start) and "..." in message and len(message) < 250, message[:300]
+
+
+@pytest.mark.parametrize("text", [
+    "seed: 1" + "0" * 5_000 + "\n",  # the constructor refuses it (it called it no valid !!int)
+    "seed: 0x" + "f" * 4_000 + "\n",  # read, then no message, JSON file or config hash could write it
+    "seed: 0b" + "1" * 20_000 + "\n",
+    "seed: 0" + "7" * 4_500 + "\n",  # octal: its YAML 1.1 check read it in decimal
+    "model:\n  hidden_dims: [1" + "0" * 5_000 + "]\n",
+], ids=["decimal", "hex", "binary", "octal", "in a list"])
+def test_integers_python_cannot_write_are_refused_with_their_line(tmp_path, text):
+    message = error_of(tmp_path, text)
+    assert message.endswith(" is too large a number: Python reads and writes integers of at most 4300 digits")
+    assert len(message) < 200

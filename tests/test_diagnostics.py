@@ -1,6 +1,8 @@
 """Training diagnostics: recorded per epoch, exact, free of side effects, drawn by `plot`."""
 
 import json
+import math
+import warnings
 
 import numpy as np
 import pytest
@@ -10,6 +12,7 @@ from dropcli import checks
 from dropcli.cli import app
 from dropcli.config import default_config, load_config, with_values
 from dropcli.data import load_data
+from dropcli.diagnostics import ActivationStats, GradNorms, epoch_diagnostics
 from dropcli.nn import FullyConnectedNet, streams
 from dropcli.nn.model import eval_pass, forward, hidden_activations, predict_scores
 from dropcli.nn.step import TrainStep
@@ -149,3 +152,26 @@ def test_cli_check_accepts_the_new_variants_and_reports_what_does_not_apply(tmp_
     assert "| gaussian | 0.5 | 0.5 |" in report and "| n/a |" in report and "train-time variance" in report
     # The terminal table lists only what each variant predicts: variance, not a dropped fraction.
     assert "train variance" in result.output and "fraction dropped" not in result.output
+
+
+@pytest.mark.parametrize("values, mean, std", [
+    ([1e200, 1e200], 1e200, math.inf),  # the squares overflow float64 (Python's ** used to raise)
+    ([1e200, -1e200], 0.0, math.inf),
+    ([math.inf, 1.0], math.inf, math.inf),
+    ([math.nan, 1.0], math.nan, math.nan),
+])
+def test_a_diverging_nets_statistics_are_recorded_never_raised_on(values, mean, std):
+    """A huge learning rate leaves activations, weights and gradients huge or not finite:
+    the diagnostics record what overflowed as inf (NaN as NaN) and raise nothing."""
+    net = FullyConnectedNet([2], input_dim=3, num_classes=2, activation="tanh", seed=0)
+    out = np.tile(np.array(values), (4, 1))  # 4 examples of 2 units
+    weights = {"W1": np.full((3, 2), values[0]), "W2": np.full((2, 2), values[0])}
+    stats, grads = ActivationStats(), GradNorms(2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nor a NumPy warning on stderr
+        stats.add([{"layer": 1, "out": out}])
+        grads.add(weights)
+        d = epoch_diagnostics(net.arch, {**net.params, **weights}, stats, grads)
+    np.testing.assert_equal([d["act_mean"]["h1"], d["act_std"]["h1"]], [mean, std])
+    # every value is 1e200 (or inf, nan): each norm's sum of squares overflowed too
+    np.testing.assert_equal([*d["grad_norm"].values(), *d["max_col_norm"].values()], [std] * 4)

@@ -517,3 +517,81 @@ def test_data_errors_name_the_file_and_line_or_the_flag(tmp_path, text, args, st
     assert proc.returncode == 2 and len(proc.stderr.splitlines()) == 1, proc.stderr
     assert proc.stderr.startswith(f"error: {start}"), proc.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["n.yaml"]
+
+
+# --- a valid config whose training blows up ------------------------------------------------------
+
+BLOWUP = ("name: b\ndata: {dataset: digits, num_train: 100, num_val: 50}\nmodel: {hidden_dims: [16]}\n"
+          "train: {dtype: float64, epochs: 2, batch_size: 50}\n")
+
+
+def test_a_learning_rate_that_blows_the_weights_up_diverges_and_the_sweep_goes_on(tmp_path):
+    """The fuzzer's `train: {dtype: float64, optimizer: sgd, learning_rate: 1.0e+100}`: each step's
+    loss is finite but the weights it leaves are ~1e100, so the epoch's evaluation is not. The run
+    is `diverged` (it was `failed`: an OverflowError in the diagnostics); adam at that rate keeps
+    huge finite weights and completes; no NumPy warning reaches stderr."""
+    (tmp_path / "b.yaml").write_text(BLOWUP)
+    proc = subprocess.run([sys.executable, "-m", "dropcli", "sweep", "b.yaml", "--set", "train.optimizer=sgd,adam",
+                           "--set", "train.learning_rate=1.0e+100,0.01", "--runs-dir", "runs"],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert proc.returncode == 1, proc.stderr  # a run diverged
+    assert "Traceback" not in proc.stderr and "Warning" not in proc.stderr, proc.stderr
+    status = {}
+    for summary in (tmp_path / "runs").glob("b-sweep-*/*/summary.json"):
+        train = yaml.safe_load((summary.parent / "config.yaml").read_text())["train"]
+        status[train["optimizer"], train["learning_rate"]] = json.loads(summary.read_text())
+    assert {key: s["status"] for key, s in status.items()} == {
+        ("sgd", 1e100): "diverged", ("adam", 1e100): "completed", ("sgd", 0.01): "completed",
+        ("adam", 0.01): "completed"}
+    diverged = status["sgd", 1e100]
+    assert diverged["diverged_epoch"] == 1 and diverged["epochs_completed"] == 0
+    assert diverged["reason"].startswith("loss became non-finite in epoch 1"), diverged
+
+
+# --- a network too wide to exist -------------------------------------------------------------------
+
+HUGE, WIDE = 10**30, 10**10  # NumPy refuses a (64, 1e30) shape with a ValueError, a (64, 1e10) array with MemoryError
+TOO_WIDE = [  # config text, extra args, the start of the line after "error: "
+    (f"name: w\nmodel:\n  hidden_dims: [{HUGE}]\n", ["train"], f"w.yaml:3: model.hidden_dims [{HUGE}]: the network's"),
+    (f"name: w\nmodel:\n  hidden_dims: [{WIDE}]\n", ["train"], f"w.yaml:3: model.hidden_dims [{WIDE}]: the network's"),
+    ("name: w\n", ["train", "--set", f"model.hidden_dims=[{HUGE}]"],
+     f"--set model.hidden_dims [{HUGE}]: the network's"),
+    (f"name: w\nsweep:\n  model.hidden_dims: [[16], [16, {HUGE}]]\n", ["sweep"],
+     f"w.yaml:3: model.hidden_dims [16, {HUGE}]: the network's"),
+]
+
+
+@pytest.mark.parametrize("text,args,start", TOO_WIDE, ids=["1e30 file", "1e10 file", "1e30 --set", "1e30 sweep axis"])
+def test_a_network_too_wide_to_exist_names_hidden_dims(tmp_path, text, args, start):
+    """[1e30] blamed `data.dataset digits: cannot build the network ... Maximum allowed dimension
+    exceeded`; like [1e10] it is about model.hidden_dims, where it was set."""
+    (tmp_path / "w.yaml").write_text(text)
+    command, *rest = args
+    proc = subprocess.run([sys.executable, "-m", "dropcli", command, "w.yaml", *rest, "--runs-dir", "runs"],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert proc.returncode == 2 and proc.stdout == "" and len(proc.stderr.splitlines()) == 1, proc.stderr
+    assert proc.stderr.startswith(f"error: {start}"), proc.stderr
+    assert proc.stderr.rstrip().endswith("more than this machine's memory; give narrower hidden layers"), proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["w.yaml"]
+
+
+# --- a config too large, a key too long -------------------------------------------------------------
+
+KEY = "k" * 100_000
+LARGE = [  # config text, extra args, the start of the line after "error: "
+    ("".join(f"k{i}: 1\n" for i in range(12_000)), [], "l.yaml:1: this document holds more than 10000 values"),
+    (f"name: l\n? {KEY}\n: 1\n", [], f"l.yaml:2: {KEY[:57]}...: unknown key"),
+    ("name: l\n", ["--set", f"model.{KEY}=1"], f"--set model.{KEY[:57]}...: unknown key"),
+]
+
+
+@pytest.mark.parametrize("text,args,start", LARGE, ids=["12000 keys", "100 kB key", "100 kB --set key"])
+def test_a_config_too_large_or_a_key_too_long_is_one_short_line(tmp_path, text, args, start):
+    """12,000 plain keys were called an alias bomb; a 100 kB key was echoed in a 100 kB line."""
+    (tmp_path / "l.yaml").write_text(text)
+    proc = subprocess.run([sys.executable, "-m", "dropcli", "train", "l.yaml", *args, "--runs-dir", "runs"],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert proc.returncode == 2 and proc.stdout == "" and len(proc.stderr.splitlines()) == 1, proc.stderr[:300]
+    assert proc.stderr.startswith(f"error: {start}") and len(proc.stderr) < 300, proc.stderr[:300]
+    assert "alias" not in proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["l.yaml"]

@@ -26,7 +26,7 @@ from dropcli.cli import app
 from dropcli.errors import RunStoreError
 from dropcli.run_locks import RunBusyError, claim_run
 from dropcli.runs import RUN_FILES, atomic_write_text, read_metrics, read_run, run_status, write_json
-from runstore_fixtures import BASE, make_store, write_run
+from runstore_fixtures import BASE, make_store, params_npz, write_run
 
 runner = CliRunner()
 DEAD = {"pid": 2**22 + 12345, "host": socket.gethostname()}  # above pid_max on common systems
@@ -65,9 +65,15 @@ def test_a_failed_atomic_write_names_the_file_not_its_temporary(tmp_path):
 
 
 def _run(tmp_path, name, *, summary=None, lock=None, metrics=None):
+    """A run folder with these files; a summary saying completed or diverged comes with
+    the sound files it promises (metrics.jsonl, params.npz, expectation.json)."""
     run_dir = tmp_path / name
     run_dir.mkdir()
     (run_dir / "config.yaml").write_text(yaml.safe_dump(BASE))
+    if isinstance(summary, dict) and summary.get("status") in ("completed", "diverged"):
+        metrics = b'{"kind": "epoch", "epoch": 0}\n' if metrics is None else metrics
+        (run_dir / "params.npz").write_bytes(params_npz(BASE))
+        (run_dir / "expectation.json").write_text(json.dumps({"layers": []}))
     if metrics is not None:
         (run_dir / "metrics.jsonl").write_bytes(metrics)
     if summary is not None:
@@ -280,6 +286,163 @@ def _npz(**arrays) -> bytes:
     buf = io.BytesIO()
     np.savez(buf, **arrays)
     return buf.getvalue()
+
+
+# --- damaged runs: files that do not hold what summary.json promises ---------------------------
+
+
+def _without(path: Path, member: str) -> None:
+    """Rewrite the zip archive at ``path`` without ``member``."""
+    import zipfile
+
+    with zipfile.ZipFile(path) as z:
+        kept = {name: z.read(name) for name in z.namelist() if name != member}
+    with zipfile.ZipFile(path, "w") as z:
+        for name, data in kept.items():
+            z.writestr(name, data)
+
+
+def _halve(path: Path) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+# label -> (how to damage a run folder, the file its warning names, what the warning says of it)
+DAMAGES = {
+    "params.npz truncated to 0 bytes": (lambda r: os.truncate(r / "params.npz", 0), "params.npz", "empty"),
+    "params.npz deleted": (lambda r: (r / "params.npz").unlink(), "params.npz", "missing"),
+    "params.npz cut in half": (lambda r: _halve(r / "params.npz"), "params.npz", "not a .npz file"),
+    "params.npz without W2": (lambda r: _without(r / "params.npz", "W2.npy"), "params.npz", "has no W2"),
+    "config.yaml emptied": (lambda r: (r / "config.yaml").write_bytes(b""), "config.yaml", "empty"),
+    "config.yaml a list": (lambda r: (r / "config.yaml").write_text("- 1\n"), "config.yaml",
+                           "not a mapping of config keys"),
+    "metrics.jsonl deleted": (lambda r: (r / "metrics.jsonl").unlink(), "metrics.jsonl", "missing"),
+    "metrics.jsonl emptied": (lambda r: os.truncate(r / "metrics.jsonl", 0), "metrics.jsonl", "empty"),
+    "expectation.json emptied": (lambda r: os.truncate(r / "expectation.json", 0), "expectation.json",
+                                 "not valid JSON"),
+}
+
+
+@pytest.fixture(scope="module")
+def trained_store(tmp_path_factory):
+    """A runs folder with one run trained by `dropcli train` on the tiny digits config."""
+    from conftest import TINY
+
+    tmp = tmp_path_factory.mktemp("trained")
+    (tmp / "tiny.yaml").write_text(TINY)
+    result = invoke("train", tmp / "tiny.yaml", "--runs-dir", tmp / "runs")
+    assert result.exit_code == 0, result.output
+    return tmp / "runs"
+
+
+@pytest.mark.parametrize("label", DAMAGES)
+def test_a_damaged_completed_run_is_listed_and_plotted_corrupt(tmp_path, trained_store, label):
+    import shutil
+
+    damage, name, problem = DAMAGES[label]
+    root = tmp_path / "runs"
+    shutil.copytree(trained_store, root)
+    (run_dir,) = root.iterdir()
+    assert run_status(run_dir) == "completed"
+    damage(run_dir)
+    assert run_status(run_dir) == "corrupt", label
+    warning = f"warning: {run_dir / name}: {problem}"
+    promise = ", but summary.json says completed (status corrupt; a sweep trains it again)"
+
+    listed = invoke("runs", root)
+    assert listed.exit_code == 0 and "Traceback" not in listed.output, listed.output
+    assert f"single runs in {root}: 1 run; all: status corrupt" in listed.stdout, listed.stdout
+    lines = listed.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(warning) and lines[0].endswith(promise), (label, lines)
+
+    plotted = invoke("plot", root)
+    assert plotted.exit_code == 0 and "Traceback" not in plotted.output, plotted.output
+    assert "could not plot" not in plotted.output, plotted.output
+    assert any(line.startswith(warning) for line in plotted.stderr.splitlines()), plotted.stderr
+    assert f"| status | corrupt ({name}: {problem}" in (run_dir / "report.md").read_text(), label
+    assert "corrupt" in (root / "report.md").read_text()
+
+
+def test_a_run_whose_config_is_not_yaml_is_unreadable_and_corrupt(tmp_path, trained_store):
+    import shutil
+
+    root = tmp_path / "runs"
+    shutil.copytree(trained_store, root)
+    (run_dir,) = root.iterdir()
+    (run_dir / "config.yaml").write_text("model: [16\n")
+    assert run_status(run_dir) == "corrupt"
+    listed = invoke("runs", root)
+    assert listed.exit_code == 0 and "1 run; all: status unreadable" in listed.stdout, listed.output
+    (line,) = listed.stderr.splitlines()
+    assert line.startswith(f"warning: {run_dir / 'config.yaml'}: not valid YAML (") and line.endswith(
+        "(status corrupt; a sweep trains it again)"), line
+    plotted = invoke("plot", root)
+    assert plotted.exit_code == 0 and line in plotted.stderr.splitlines(), plotted.output
+
+
+def test_a_sweep_and_train_train_damaged_runs_again(tmp_path, tiny_config):
+    runs = tmp_path / "runs"
+    args = ["sweep", tiny_config, "--keep", "0.25,0.5,0.75,1", "--seeds", "0", "--runs-dir", runs]
+    assert invoke(*args).exit_code == 0
+    (sweep_dir,) = runs.iterdir()
+    a, b, c, d = sorted(p for p in sweep_dir.iterdir() if p.is_dir())
+    params, config = (a / "params.npz").read_bytes(), (b / "config.yaml").read_bytes()
+    os.truncate(a / "params.npz", 0)
+    (b / "config.yaml").write_bytes(b"")
+    (c / "config.yaml").write_text("model: [16\n")
+    kept = (d / "summary.json").stat().st_mtime_ns
+    assert [run_status(p) for p in (a, b, c, d)] == ["corrupt", "corrupt", "corrupt", "completed"]
+
+    again = invoke(*args)
+    assert again.exit_code == 0, again.output
+    assert [run_status(p) for p in (a, b, c, d)] == ["completed"] * 4
+    assert (a / "params.npz").read_bytes() == params and (b / "config.yaml").read_bytes() == config  # deterministic
+    assert (d / "summary.json").stat().st_mtime_ns == kept
+    assert [row.split(",")[1] for row in (sweep_dir / "summary.csv").read_text().splitlines()[1:]] == ["completed"] * 4
+
+    single = invoke("train", tiny_config, "--runs-dir", runs)
+    assert single.exit_code == 0, single.output
+    (run_dir,) = [p for p in runs.iterdir() if p != sweep_dir]
+    os.truncate(run_dir / "params.npz", 0)
+    retrained = invoke("train", tiny_config, "--runs-dir", runs)
+    assert retrained.exit_code == 0 and "already completed" not in retrained.output, retrained.output
+    assert run_status(run_dir) == "completed" and (run_dir / "params.npz").stat().st_size > 0
+    with np.load(run_dir / "params.npz") as z:
+        assert "W1" in z.files
+
+
+def test_a_damaged_run_is_not_linked_into_another_sweep(tmp_path, tiny_config):
+    runs = tmp_path / "runs"
+    assert invoke("sweep", tiny_config, "--keep", "0.5,1", "--runs-dir", runs).exit_code == 0
+    first = next(runs.iterdir())
+    (shared,) = [p for p in first.iterdir()
+                 if p.is_dir() and yaml.safe_load((p / "config.yaml").read_text())["dropout"]["keep_prob"] == 0.5]
+    os.truncate(shared / "params.npz", 0)
+    result = invoke("sweep", tiny_config, "--keep", "0.25,0.5", "--runs-dir", runs)
+    assert result.exit_code == 0, result.output
+    (second,) = [p for p in runs.iterdir() if p != first]
+    assert not any(s.get("reused_from") for s in _summaries(second).values())
+    assert run_status(second / shared.name) == "completed" and (second / shared.name / "params.npz").stat().st_size
+    assert run_status(shared) == "corrupt"  # left for its own sweep to train again
+
+    # a single run of the same config links in the sound copy, never the damaged one
+    single = invoke("train", tiny_config, "--runs-dir", runs)
+    assert f"already completed in {second.name}/{shared.name}; linked its files in" in single.stderr, single.output
+    # linked files share their content: damaged in place, both folders read corrupt
+    os.truncate(runs / shared.name / "params.npz", 0)
+    assert run_status(runs / shared.name) == run_status(second / shared.name) == "corrupt"
+
+
+def test_a_healthy_run_of_each_normalization_reads_completed_and_a_missing_state_array_corrupt(tmp_path, tiny_config):
+    runs = tmp_path / "runs"
+    result = invoke("sweep", tiny_config, "--norm", "none,batchnorm,layernorm", "--runs-dir", runs)
+    assert result.exit_code == 0, result.output
+    (sweep_dir,) = runs.iterdir()
+    by_norm = {yaml.safe_load((p / "config.yaml").read_text())["model"]["normalization"]: p
+               for p in sweep_dir.iterdir() if p.is_dir()}
+    assert {norm: run_status(p) for norm, p in by_norm.items()} == dict.fromkeys(by_norm, "completed")
+    _without(by_norm["batchnorm"] / "params.npz", "running_var1.npy")
+    assert run_status(by_norm["batchnorm"]) == "corrupt"
 
 
 # --- locks -----------------------------------------------------------------------------------

@@ -1,5 +1,8 @@
 """The training loop: determinism, fairness of comparisons, overfitting, divergence."""
 
+import math
+import warnings
+
 import numpy as np
 import pytest
 
@@ -98,6 +101,41 @@ def test_net_ends_with_best_params():
 def test_divergence_stops_the_run():
     _, history, records = run(keep=1.0, epochs=3, optimizer="sgd", learning_rate=1e30)
     assert history.status == "diverged"
+
+
+@pytest.mark.parametrize("diagnostics", [True, False])
+def test_a_step_that_blows_the_weights_up_ends_the_run_diverged_in_its_epoch(diagnostics):
+    """The fuzzer's case: float64, sgd, learning rate 1e100. Both steps of epoch 1 have a
+    finite loss, but the weights they leave (~1e100) give the epoch's evaluation a
+    non-finite one: the run diverged in epoch 1 (it used to fail with an OverflowError in
+    the diagnostics, or to keep the blown-up epoch as the best)."""
+    rngs = streams(0)
+    data = load_data(default_config().data.model_copy(update={"num_train": 200, "num_val": 100}), rngs["data"],
+                     dtype=np.float64)
+    net = FullyConnectedNet([32], input_dim=64, num_classes=10, weight_scale="he", dtype=np.float64, seed=0)
+    initial = {k: v.copy() for k, v in net.params.items()}
+    records = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing on stderr either
+        history = fit(net, data, TrainSettings(optimizer="sgd", learning_rate=1e100, epochs=3, batch_size=100,
+                                               diagnostics=diagnostics),
+                      order_rng=rngs["order"], dropout_rng=rngs["dropout"], eval_rng=rngs["eval"],
+                      callback=records.append)
+    assert history.status == "diverged"
+    assert [(r["kind"], r["epoch"], r["iteration"]) for r in records] == [("epoch", 0, 0), ("diverged", 1, 2)]
+    assert not math.isfinite(records[-1]["loss"])
+    # no trained epoch was recorded, so the net keeps the untrained (finite) weights
+    assert all(np.array_equal(net.params[k], initial[k]) for k in initial)
+
+
+def test_evaluating_a_net_with_huge_weights_gives_its_loss_without_warnings():
+    net, _, _ = run(epochs=1)
+    net.params = {k: v * 1e30 for k, v in net.params.items()}  # float32: the scores overflow
+    data = load_data(default_config().data.model_copy(update={"num_train": 200, "num_val": 100}), streams(0)["data"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        acc, loss = evaluate(net, data.X_val, data.y_val)
+    assert 0 <= acc <= 1 and not math.isfinite(loss)
 
 
 def test_learning_rate_decays_after_each_epoch():

@@ -3,8 +3,9 @@
 Each of ``data_batch_1`` .. ``data_batch_5`` and ``test_batch`` is a pickled dict with
 ``data`` (uint8, N x 3072: the red plane, then green, then blue, each 32x32 row-major)
 and ``labels`` (N ints in 0..9). Batches are read through ``safe_pickle`` and straight
-out of the archive (nothing is extracted to disk). Images are returned flattened in
-height-width-channel order, the order of cs231n's ``load_CIFAR10``.
+out of the archive (nothing is extracted to disk), once the size the archive (or the
+folder) gives for them is known to be at most ``MAX_BATCH_BYTES``. Images are returned
+flattened in height-width-channel order, the order of cs231n's ``load_CIFAR10``.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
-from .idx import check_labels
+from .idx import amount, check_labels
 from .safe_pickle import RefusedGlobal, safe_loads
 
 ARCHIVE = "cifar-10-python.tar.gz"
@@ -25,6 +26,14 @@ TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
 TEST_BATCH = "test_batch"
 BATCHES = (*TRAIN_BATCHES, TEST_BATCH)
 _PIXELS = 32 * 32 * 3
+MAX_BATCH_BYTES = 60_000 * 3_200  # all 60,000 images with labels and file names (a real batch: 31 MB)
+
+
+def _check_batch_size(where: str, size: int) -> None:
+    """DataError before reading a batch larger than all of CIFAR-10 (a decompression bomb)."""
+    if size > MAX_BATCH_BYTES:
+        raise DataError(f"{where}: the batch is {amount(size)}, more than all of CIFAR-10's 60,000 images take "
+                        f"({amount(MAX_BATCH_BYTES)}); the file is corrupt or forged: download it again")
 
 
 def _archive_batches(path: Path):
@@ -36,6 +45,7 @@ def _archive_batches(path: Path):
                 name = member.name.rsplit("/", 1)[-1]
                 if member.isfile() and name in BATCHES and name not in seen:
                     seen.add(name)
+                    _check_batch_size(f"{path}:{name}", member.size)
                     yield name, archive.extractfile(member).read()
     except (tarfile.TarError, EOFError, zlib.error, OSError) as e:
         raise DataError(f"{path}: not a readable tar.gz archive, or a truncated one ({e}); "
@@ -45,6 +55,7 @@ def _archive_batches(path: Path):
 def _folder_batches(folder: Path):
     for name in BATCHES:
         try:
+            _check_batch_size(str(folder / name), (folder / name).stat().st_size)
             yield name, (folder / name).read_bytes()
         except FileNotFoundError:
             raise DataError(f"{folder}: no {name}; expected the files of {FOLDER}/: {', '.join(BATCHES)}") from None

@@ -8,11 +8,14 @@ each) of numbers; y arrays hold integer labels. The training labels (``y_train``
 pool's ``y``) are the classes: 0..K-1 without gaps, K >= 2; validation and test labels are
 some of them. Read with ``allow_pickle=False``: an array of Python objects is refused, never
 unpickled, and a file that is not a zip archive is refused before numpy reads it (numpy
-would otherwise take it for a pickle).
+would otherwise take it for a pickle). Each array's ``.npy`` header is read first: an array
+that claims more bytes than its member of the zip holds, or more than this machine's memory,
+is refused before numpy allocates it.
 """
 
 from __future__ import annotations
 
+import math
 import zipfile
 import zlib
 from pathlib import Path
@@ -20,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
+from .idx import amount, machine_memory
 from .sources import shown
 
 SPLIT_KEYS = ("X_train", "y_train", "X_val", "y_val")
@@ -55,6 +59,7 @@ def read_npz(path) -> tuple[dict[str, np.ndarray], int]:
             if missing:
                 raise DataError(f"{path}: has {' and '.join(k for k in TEST_KEYS if k in keys)} but no "
                                 f"{', '.join(missing)}; give both X_test and y_test, or neither")
+            _check_sizes(z.zip, wanted, path)
             arrays = {k: _read(z, k, path) for k in wanted}
     except DataError:
         raise
@@ -65,6 +70,40 @@ def read_npz(path) -> tuple[dict[str, np.ndarray], int]:
     except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as e:
         raise DataError(f"{path}: not a readable .npz file ({type(e).__name__}: {e})") from None
     return _check(arrays, path)
+
+
+def npy_header(archive: zipfile.ZipFile, key: str) -> tuple[tuple[int, ...], np.dtype, int, int]:
+    """(shape, dtype, bytes declared, bytes held) of the array ``key`` of an ``.npz``, from its
+    ``.npy`` header alone: the bytes its shape and dtype declare, and the bytes its member of
+    the zip holds after the header. ValueError if the member is not a ``.npy`` array."""
+    member = f"{key}.npy" if f"{key}.npy" in archive.namelist() else key
+    info = archive.getinfo(member)
+    with archive.open(info) as f:
+        version = np.lib.format.read_magic(f)  # ValueError unless the member starts as a .npy does
+        read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, _, dtype = read(f)
+        return shape, dtype, math.prod(shape) * dtype.itemsize, info.file_size - f.tell()
+
+
+def _check_sizes(archive: zipfile.ZipFile, keys, path: Path) -> None:
+    """DataError unless each array's header declares no more than its member holds, and all of
+    them fit in this machine's memory: checked before numpy allocates anything that large."""
+    total = 0
+    for key in keys:
+        try:
+            shape, dtype, declared, held = npy_header(archive, key)
+        except ValueError as e:
+            raise DataError(f"{path}: {key} is not a .npy array ({e}); save the arrays with numpy.savez") from None
+        if dtype.hasobject:
+            continue  # refused unread by _read: dropcli does not unpickle
+        if declared > held:
+            raise DataError(f"{path}: the header of {key} declares {dtype} of shape {shape} ({amount(declared)}), "
+                            f"but the file holds {amount(held)} for it; the file is corrupt or forged: "
+                            f"write it again with numpy.savez")
+        total += declared
+    if (memory := machine_memory()) and total > memory:
+        raise DataError(f"{path}: its arrays take {amount(total)}, more than this machine's {amount(memory)} "
+                        f"of memory; save a smaller subset")
 
 
 def _read(z, key: str, path: Path) -> np.ndarray:

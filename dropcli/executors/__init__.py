@@ -15,10 +15,14 @@ EXECUTORS = ("serial", "processes", "dask")
 __all__ = ["EXECUTORS", "Executor", "SweepJob", "failed", "make_executor"]
 
 
-def make_executor(name: str = "auto", *, jobs: int = 1, scheduler: str | None = None) -> Executor:
-    """The executor called ``name``; ``auto`` is ``processes`` for ``jobs > 1``, else
+def make_executor(name: str = "auto", *, jobs: int | None = 1, scheduler: str | None = None) -> Executor:
+    """The executor called ``name``. ``jobs``: how many runs train at once (None: one per
+    available core). ``auto`` is ``processes`` when that is more than one, else
     ``serial``. For dask, ``scheduler`` is the address of a running scheduler (without
-    one a LocalCluster of ``jobs`` workers starts, or one per core if ``jobs`` is 1)."""
+    one a LocalCluster of ``jobs`` workers starts)."""
+    from ..runner import available_cores
+
+    jobs = available_cores() if jobs is None else jobs
     if name == "auto":
         name = "processes" if jobs > 1 else "serial"
     if scheduler is not None and name != "dask":
@@ -36,7 +40,7 @@ def make_executor(name: str = "auto", *, jobs: int = 1, scheduler: str | None = 
     if name == "dask":
         from .dask_cluster import DaskExecutor
 
-        return DaskExecutor(scheduler=scheduler, workers=jobs if jobs > 1 else None)
+        return DaskExecutor(scheduler=scheduler, workers=jobs)
     from ..errors import ConfigError
 
     raise ConfigError(f"--executor {name}: expected one of {', '.join(EXECUTORS)}")

@@ -16,9 +16,9 @@ before training (its data, say) is reported failed and not written, so that the 
 sweep tries it again. Ctrl-C cancels the futures, marks the runs in flight
 ``interrupted``, and (for a LocalCluster) stops the workers.
 
-BLAS threads per task: the cores of the worker's machine divided by the task slots that
-all workers on that machine have together (dask's own workers already start with
-OPENBLAS_NUM_THREADS=1; this also caps BLAS libraries loaded later).
+BLAS threads per task: the sweep's per-run count (``SweepJob.threads``), as for every
+executor, so that a run's numbers do not depend on where it trained; give each worker
+machine one task slot per core.
 """
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ import re
 import signal
 import socket
 import uuid
-from collections import Counter
 
 from ..errors import DropcliError, ExecutorError
 from ..run_locks import RunBusyError, claim_run
@@ -152,17 +151,13 @@ class DaskExecutor:
 
         if not queue:
             return
-        workers = self.client.scheduler_info()["workers"].values()
-        slots = Counter()
-        for info in workers:
-            slots[info.get("host")] += info.get("nthreads", 1)
-        window = max(2, 2 * sum(slots.values()))
+        window = max(2, 2 * sum(self.client.nthreads().values()))
         while queue and len(flight) < window:
             run = queue.pop(0)
             claim = _claim(job, run, busy)
             if claim is None:
                 continue
-            future = self.client.submit(_train_task, to_yaml(run.config), job.argv, __version__, dict(slots),
+            future = self.client.submit(_train_task, to_yaml(run.config), job.argv, __version__, job.threads,
                                         key=f"dropcli-{run.run_id}-{uuid.uuid4().hex[:8]}", pure=False)
             flight[future] = (run, claim)
             completed.add(future)
@@ -276,9 +271,7 @@ def _dropcli_version() -> str:
     return __version__
 
 
-def _train_task(config_yaml: str, argv, version: str, slots_by_host: dict) -> dict:
-    from urllib.parse import urlparse
-
+def _train_task(config_yaml: str, argv, version: str, threads: int) -> dict:
     from distributed import get_worker
 
     from .. import __version__
@@ -287,7 +280,5 @@ def _train_task(config_yaml: str, argv, version: str, slots_by_host: dict) -> di
     worker = get_worker()
     if version != __version__:
         raise ExecutorError(f"dask worker {worker.address} has dropcli {__version__}, the sweep {version}")
-    cores = os.cpu_count() or 1
-    threads = max(1, cores // slots_by_host.get(urlparse(worker.address).hostname, cores))
     # In the worker's own scratch folder: dask removes what a killed worker left there.
     return train_files(config_yaml, argv=argv, threads=threads, scratch=worker.local_directory)

@@ -3,10 +3,11 @@ N workers share the cores instead of oversubscribing them.
 
 Workers are spawned (never forked: BLAS thread pools do not survive a fork), ignore
 SIGINT (a terminal's Ctrl-C reaches the whole process group; the sweep decides), and
-interrupt their run on SIGTERM or when the sweep's process dies. A pool whose worker
-died breaks (Python then SIGTERMs the other workers, whose runs are interrupted); the
-runs it did not finish, except the dead worker's own (``crashed``), go to a new pool, as
-long as each round finishes at least one run.
+interrupt their run on SIGTERM or when the sweep's process dies, even if it died before
+they started (none outlives a ``kill -9`` of the sweep, holding its output open). A pool
+whose worker died breaks (Python then SIGTERMs the other workers, whose runs are
+interrupted); the runs it did not finish, except the dead worker's own (``crashed``), go
+to a new pool, as long as each round finishes at least one run.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ class ProcessExecutor:
     def run(self, job: SweepJob, todo: list) -> list:
         if len(todo) <= 1:  # not worth a worker's start-up
             return SerialExecutor().run(job, todo)
-        threads = max(1, (os.cpu_count() or 1) // self.jobs)
+        threads = job.threads
         busy, remaining = [], list(todo)
         while remaining:
             retry, progress = [], False
@@ -77,7 +78,7 @@ class ProcessExecutor:
         import multiprocessing
 
         with ProcessPoolExecutor(max_workers=min(self.jobs, len(runs)), mp_context=multiprocessing.get_context("spawn"),
-                                 initializer=_worker_init) as pool:
+                                 initializer=_worker_init, initargs=(os.getpid(),)) as pool:
             futures, workers = {}, []
             try:
                 with signals_blocked(signal.SIGINT, signal.SIGTERM):  # workers start with them blocked, until their handlers are set
@@ -139,12 +140,14 @@ def kill_workers() -> None:
 _WORKER = {"in_run": False, "raised": False}
 
 
-def _worker_init():
+def _worker_init(sweep_pid: int):
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a terminal's Ctrl-C: the sweep's process decides
     signal.signal(signal.SIGTERM, _worker_stop)
     if hasattr(signal, "pthread_sigmask"):
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
-    threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True).start()
+    # The sweep's own pid, not getppid(): a sweep killed before this runs has already left
+    # the worker to a reaper, which getppid() would name.
+    threading.Thread(target=_watch_parent, args=(sweep_pid,), daemon=True).start()
 
 
 def _worker_stop(signum, frame):
@@ -158,7 +161,9 @@ def _worker_stop(signum, frame):
 
 
 def _watch_parent(parent: int) -> None:
-    """If the sweep's process dies (SIGKILL), stop the way SIGTERM does."""
+    """If the sweep's process dies (SIGKILL), even before this worker started, stop the
+    way SIGTERM does. (Once no worker is left, multiprocessing's resource tracker reads
+    EOF and exits too.)"""
     while os.getppid() == parent:
         time.sleep(0.2)
     os.kill(os.getpid(), signal.SIGTERM)

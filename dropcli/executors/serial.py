@@ -24,7 +24,7 @@ class SerialExecutor:
         for run in todo:
             try:
                 summary = train_run(run.config, job.path, argv=job.argv, force=job.force, skip=job.done,
-                                    root=job.root)
+                                    root=job.root, threads=job.threads)
             except RunBusyError:
                 busy.append(run)
                 job.emit("wait", run, {"status": "running"})
