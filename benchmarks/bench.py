@@ -9,7 +9,7 @@ BLAS threads it measures, each in a fresh process and interleaved (dropcli, PyTo
 dropcli, PyTorch, ...):
 
 - seconds per training epoch (median of the epochs after the first), training only, of the
-  loop ``dropcli.train.fit`` runs (the fused ``dropcli.nn.step.TrainStep``);
+  loop ``dropcli.train.loop.fit`` runs (the fused ``dropcli.nn.step.TrainStep``);
 - the floor: the same epoch's matrix products timed on their own (same shapes, same
   count), plus one memory pass per optimizer step over the parameters, gradients and
   Adam moments at this machine's measured copy bandwidth;
@@ -45,7 +45,7 @@ def _data(np):
 
 
 def worker_dropcli(hidden, norm, epochs):
-    """The loop of ``dropcli.train.fit`` without its evaluation: the fused ``TrainStep``."""
+    """The loop of ``dropcli.train.loop.fit`` without its evaluation: the fused ``TrainStep``."""
     import numpy as np
 
     from dropcli.nn import FullyConnectedNet, make_optimizer, streams

@@ -6,7 +6,7 @@
 Synthetic data: 10,000 x 3072 float32 standard normal, 10 classes, keep_prob 0.5,
 Adam, batch 200. Prints the BLAS in use, each epoch's time and the median after the
 first (warm-up) epoch. Epoch time covers the training pass only (evaluation excluded).
-By default an epoch is what ``dropcli.train.fit`` runs (the fused ``TrainStep``);
+By default an epoch is what ``dropcli.train.loop.fit`` runs (the fused ``TrainStep``);
 ``--reference`` times the reference functions instead (``loss_and_grads`` then
 ``Optimizer.step``). ``--profile`` prints cProfile's top entries for the last epoch.
 """

@@ -1,8 +1,8 @@
 """dropcli: experiments on dropout in fully-connected networks, in pure NumPy.
 
-The package is a library with a thin command line on top (``dropcli.cli``).
+The package is a library with a thin command line on top (``dropcli.cli.app``).
 Importing ``dropcli`` is cheap: NumPy and friends load only with the submodules
 that need them.
 """
 
-__version__ = "0.1.0"
+from dropcli.version import __version__

@@ -17,6 +17,6 @@ def _loading(signum, frame):
 signal.signal(signal.SIGINT, _loading)
 signal.signal(signal.SIGTERM, _loading)
 
-from .cli import main  # noqa: E402
+from dropcli.cli import main  # noqa: E402
 
 main()

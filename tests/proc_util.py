@@ -22,10 +22,10 @@ def live_processes_with_env(name: str, value: str) -> list[int]:
 
 def runner_hook(env: str, attr: str, wrapper: str) -> str:
     """The source of a ``sitecustomize.py`` that, in every Python process started with it
-    on PYTHONPATH and ``$env`` set, replaces ``dropcli.runner.<attr>`` with
+    on PYTHONPATH and ``$env`` set, replaces ``dropcli.experiment.<attr>`` with
     ``wrap(original, value_of_env)`` as the module is imported. ``wrapper`` is the source
     of that ``wrap`` function (it may use ``os``)."""
-    return module_hook(env, "dropcli.runner", attr, wrapper)
+    return module_hook(env, "dropcli.experiment", attr, wrapper)
 
 
 def module_hook(env: str, module: str, attr: str, wrapper: str) -> str:

@@ -101,7 +101,7 @@ def epoch_records(config: dict, epochs: int, diverge_at: int | None = None) -> l
 
 
 def layer(name: str, variant: str, keep: float, *, fail: bool = False) -> dict:
-    """One layer of expectation.json, as ``dropcli.expectation.check_dropout`` writes it."""
+    """One layer of expectation.json, as ``dropcli.evidence.expectation.check_dropout`` writes it."""
     train_scale, test_scale = (1 / keep, 1.0) if variant == "inverted" else (1.0, keep)
     in_mean, se = 0.49, 0.0007
     measured = train_scale * keep * in_mean + (9 * se if fail else 0.3 * se)

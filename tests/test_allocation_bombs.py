@@ -24,7 +24,7 @@ from test_data_files import idx_bytes, make_idx_dataset
 from typer.testing import CliRunner
 
 from dropcli.cli import app
-from dropcli.datasets.idx import read_idx
+from dropcli.data.idx import read_idx
 from dropcli.errors import DataError
 
 MEMORY = 1 << 30

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from dropcli import checks
-from dropcli.check_report import expectation_figure
+from dropcli.evidence import checks
+from dropcli.report.check import expectation_figure
 from dropcli.cli import app
 from dropcli.nn import layers, rel_error
 from dropcli.nn.dropout import dropout_forward

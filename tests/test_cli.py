@@ -10,9 +10,9 @@ import pytest
 from typer.testing import CliRunner
 
 from dropcli.cli import app
-from dropcli.config import load_config, with_sweep
-from dropcli.runner import available_cores
-from dropcli.sweep import plan_sweep, run_threads
+from dropcli.config.schema import load_config, with_sweep
+from dropcli.experiment import available_cores
+from dropcli.sweep.grid import plan_sweep, run_threads
 
 runner = CliRunner()
 COMMANDS = ["train", "sweep", "plot", "runs", "check", "eval"]

@@ -11,26 +11,14 @@ from pathlib import Path
 import pydantic
 import pytest
 
-from dropcli.config import (
-    Config,
-    apply_overrides,
-    config_hash,
-    config_paths,
-    config_to_dict,
-    default_config,
-    get_value,
-    json_schema,
-    load_config,
-    parse_sweep_values,
-    run_config,
-    to_yaml,
-    with_sweep,
-    with_values,
+from dropcli.config.schema import (
+    Config, apply_overrides, config_hash, config_paths, config_to_dict, default_config, get_value, json_schema,
+    load_config, parse_sweep_values, run_config, to_yaml, with_sweep, with_values,
 )
 from dropcli.errors import ConfigError
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
-PACKAGED = Path(__file__).resolve().parents[1] / "dropcli" / "resources" / "default.yaml"
+PACKAGED = Path(__file__).resolve().parents[1] / "dropcli" / "config" / "default.yaml"
 
 
 def write(tmp_path, text, name="x.yaml"):

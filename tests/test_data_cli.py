@@ -10,9 +10,9 @@ import pytest
 from test_data_files import FileServer, make_idx_dataset, spec_for
 from typer.testing import CliRunner
 
-from dropcli.cli_data import Dataset, Downloadable, data_app
-from dropcli.config import DataConfig
-from dropcli.datasets import CATALOG, NAMES
+from dropcli.cli.data import Dataset, Downloadable, data_app
+from dropcli.config.schema import DataConfig
+from dropcli.data.datasets import CATALOG, NAMES
 
 runner = CliRunner()
 
@@ -40,7 +40,7 @@ def test_choices_match_the_library():
 
 
 def test_data_help_imports_no_numpy():
-    code = ("import sys; from typer.testing import CliRunner; from dropcli.cli_data import data_app\n"
+    code = ("import sys; from typer.testing import CliRunner; from dropcli.cli.data import data_app\n"
             "for args in (['--help'], ['fetch', '--help'], ['info', '--help']):\n"
             "    assert CliRunner().invoke(data_app, args).exit_code == 0\n"
             "print('numpy' in sys.modules)")

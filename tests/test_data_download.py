@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from test_data_files import FileServer, make_cifar_batches, make_idx_dataset, spec_for, write_cifar_archive
 
-import dropcli.datasets.sources
-from dropcli.config import DataConfig
-from dropcli.data import load_data
-from dropcli.datasets import CATALOG, fetch, status
-from dropcli.datasets.download import addresses
+import dropcli.data.sources
+from dropcli.config.schema import DataConfig
+from dropcli.data.load import load_data
+from dropcli.data.datasets import CATALOG, fetch, status
+from dropcli.data.download import addresses
 from dropcli.errors import DataError
 from dropcli.nn import streams
 
@@ -172,6 +172,6 @@ def test_data_path_is_never_followed_by_a_download(published, tmp_path):
 
 def test_sources_module_downloads_through_pooch(monkeypatch):
     # the load tests replace this name to forbid downloads; make sure it is the real one
-    from dropcli.datasets.download import download
+    from dropcli.data.download import download
 
-    assert dropcli.datasets.sources.download is download
+    assert dropcli.data.sources.download is download

@@ -25,10 +25,10 @@ from pathlib import Path
 
 import numpy as np
 
-from dropcli.datasets import CATALOG
-from dropcli.datasets.catalog import RemoteFile
-from dropcli.datasets.cifar import BATCHES, TEST_BATCH, TRAIN_BATCHES
-from dropcli.datasets.safe_pickle import safe_loads
+from dropcli.data.datasets import CATALOG
+from dropcli.data.catalog import RemoteFile
+from dropcli.data.cifar import BATCHES, TEST_BATCH, TRAIN_BATCHES
+from dropcli.data.safe_pickle import safe_loads
 
 # --------------------------------------------------------------------------- IDX
 

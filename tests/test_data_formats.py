@@ -14,10 +14,10 @@ from test_data_files import (
     write_cifar_archive, write_cifar_folder, write_idx,
 )
 
-from dropcli.datasets.cifar import read_cifar10
-from dropcli.datasets.idx import read_idx, read_images_and_labels
-from dropcli.datasets.npz import read_npz
-from dropcli.datasets.safe_pickle import RefusedGlobal, safe_loads
+from dropcli.data.cifar import read_cifar10
+from dropcli.data.idx import read_idx, read_images_and_labels
+from dropcli.data.npz import read_npz
+from dropcli.data.safe_pickle import RefusedGlobal, safe_loads
 from dropcli.errors import DataError
 
 

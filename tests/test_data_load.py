@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 from test_data_files import cifar_hwc, make_cifar_batches, make_idx_dataset, write_cifar_archive, write_cifar_folder
 
-import dropcli.datasets.sources
-from dropcli.config import Config, DataConfig, default_config, load_config, with_values
-from dropcli.data import load_data, stratified_indices
-from dropcli.datasets import CATALOG
+import dropcli.data.sources
+from dropcli.config.schema import Config, DataConfig, default_config, load_config, with_values
+from dropcli.data.load import load_data, stratified_indices
+from dropcli.data.datasets import CATALOG
 from dropcli.errors import DataError
 from dropcli.nn import streams
 
@@ -29,7 +29,7 @@ def _no_downloads(tmp_path, monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("a load test tried to download")
 
-    monkeypatch.setattr(dropcli.datasets.sources, "download", refuse)
+    monkeypatch.setattr(dropcli.data.sources, "download", refuse)
 
 
 @pytest.fixture(scope="module")
@@ -177,7 +177,7 @@ def test_too_few_training_examples_for_the_validation_split(tmp_path):
 
 
 def test_missing_catalog_files_without_download_name_the_cache(tmp_path):
-    from dropcli.datasets import load_arrays
+    from dropcli.data.datasets import load_arrays
 
     with pytest.raises(DataError, match="dropcli data fetch cifar10"):
         load_arrays("cifar10", allow_download=False)
@@ -213,8 +213,8 @@ def test_npz_needs_a_path():
 
 
 def test_decoded_once_then_memory_mapped(tmp_path, monkeypatch, mnist_dir):
-    import dropcli.datasets as ds
-    from dropcli.datasets import load_arrays
+    import dropcli.data.datasets as ds
+    from dropcli.data.datasets import load_arrays
 
     folder = mnist_dir[0]
     first = load_arrays("mnist", folder)
@@ -229,7 +229,7 @@ def test_decoded_once_then_memory_mapped(tmp_path, monkeypatch, mnist_dir):
 
 
 def test_a_changed_source_is_decoded_again(tmp_path):
-    from dropcli.datasets import load_arrays
+    from dropcli.data.datasets import load_arrays
 
     make_idx_dataset(tmp_path / "m", n_train=10_100, n_test=10, seed=0)
     a = np.array(load_arrays("mnist", tmp_path / "m").arrays["y_test"])
@@ -247,7 +247,7 @@ def test_an_unwritable_cache_still_loads(tmp_path, monkeypatch, mnist_dir):
 
 
 def test_a_corrupt_decoded_cache_is_rebuilt(tmp_path, mnist_dir):
-    from dropcli.datasets import load_arrays
+    from dropcli.data.datasets import load_arrays
 
     load_arrays("mnist", mnist_dir[0])
     (decoded,) = (tmp_path / "cache" / "decoded").iterdir()
@@ -273,7 +273,7 @@ def test_peak_memory_within_twice_the_float32_training_array(tmp_path):
 
 
 def test_train_run_on_mnist_files(tmp_path, mnist_dir):
-    from dropcli.runner import train_run
+    from dropcli.experiment import train_run
 
     config = with_values(Config(), {
         "name": "mnist-tiny", "data.dataset": "mnist", "data.path": str(mnist_dir[0]),
@@ -305,7 +305,7 @@ def _load_labels(args):
     import os
 
     os.environ["DROPCLI_DATA_DIR"] = cache
-    from dropcli.datasets import load_arrays
+    from dropcli.data.datasets import load_arrays
 
     return load_arrays("mnist", path).arrays["y_test"].tolist()
 

@@ -8,15 +8,15 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from dropcli import checks
+from dropcli.evidence import checks
 from dropcli.cli import app
-from dropcli.config import default_config, load_config, with_values
-from dropcli.data import load_data
-from dropcli.diagnostics import ActivationStats, GradNorms, epoch_diagnostics
+from dropcli.config.schema import default_config, load_config, with_values
+from dropcli.data.load import load_data
+from dropcli.train.diagnostics import ActivationStats, GradNorms, epoch_diagnostics
 from dropcli.nn import FullyConnectedNet, streams
 from dropcli.nn.model import eval_pass, forward, hidden_activations, predict_scores
 from dropcli.nn.step import TrainStep
-from dropcli.train import TrainSettings, fit
+from dropcli.train.loop import TrainSettings, fit
 
 from test_plots import assert_png
 
@@ -94,7 +94,7 @@ def test_activation_statistics_and_gradient_norms_are_exact(monkeypatch):
 def test_vanishing_gradients_config_shows_batchnorm_restoring_the_first_layers_gradient():
     from pathlib import Path
 
-    from dropcli.runner import build_net, train_settings
+    from dropcli.experiment import build_net, train_settings
 
     config = load_config(Path(__file__).parent.parent / "configs" / "vanishing_gradients.yaml")
     assert config.sweep["model.normalization"] == ("none", "batchnorm")

@@ -1,14 +1,14 @@
 """Dropout's expectations, checked with tolerances from the sample size.
 
 Each check compares a measured mean or fraction with its prediction in units of its
-standard error (see dropcli.expectation); |z| <= 4 fails a correct layer with
+standard error (see dropcli.evidence.expectation); |z| <= 4 fails a correct layer with
 probability ~6e-5, and the generators are seeded, so these tests are deterministic.
 """
 
 import numpy as np
 import pytest
 
-from dropcli.expectation import Z_TOL, check_dropout
+from dropcli.evidence.expectation import Z_TOL, check_dropout
 from dropcli.nn.dropout import dropout_backward, dropout_forward
 
 

@@ -7,11 +7,11 @@ import pytest
 from typer.testing import CliRunner
 
 from dropcli.cli import app
-from dropcli.expectation import variance_shift
-from dropcli.mc_eval import entropy_summary, mc_curve
+from dropcli.evidence.expectation import variance_shift
+from dropcli.evidence.mc_eval import entropy_summary, mc_curve
 from dropcli.nn import FullyConnectedNet
 from dropcli.nn.model import predict_scores
-from dropcli.train import evaluate
+from dropcli.train.loop import evaluate
 
 runner = CliRunner()
 
@@ -145,7 +145,7 @@ def test_placement_last_applies_dropout_after_the_last_hidden_layer_only():
 
 
 def test_plot_reports_show_mc_eval_variance_shift_and_the_variant_comparison(tmp_path, tiny_config):
-    from dropcli.report import plot_all
+    from dropcli.report.plot import plot_all
 
     run_dir = trained_run(tmp_path, tiny_config, "model.normalization=batchnorm")
     assert runner.invoke(app, ["eval", str(run_dir), "--mc", "1,3", "--repeats", "2"]).exit_code == 0

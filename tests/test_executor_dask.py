@@ -26,10 +26,10 @@ import pytest
 from proc_util import live_processes_with_env, runner_hook
 
 import dropcli
-from dropcli.config import load_config
-from dropcli.executors import make_executor
-from dropcli.runs import find_runs, read_run, run_status
-from dropcli.sweep import plan_sweep, run_sweep, run_threads
+from dropcli.config.schema import load_config
+from dropcli.sweep.executors import make_executor
+from dropcli.store.runs import find_runs, read_run, run_status
+from dropcli.sweep.grid import plan_sweep, run_sweep, run_threads
 
 distributed = pytest.importorskip("distributed", reason="the dask extra is not installed: pip install 'dropcli[dask]'")
 
@@ -256,10 +256,10 @@ def test_a_bad_scheduler_address_is_one_line_at_once(lab, tmp_path, address, hin
 def test_workers_with_another_dropcli_version_are_refused(lab, tmp_path):
     other = tmp_path / "other"  # a worker that imports another dropcli: this one, relabelled
     shutil.copytree(Path(dropcli.__file__).parent, other / "dropcli", ignore=shutil.ignore_patterns("__pycache__"))
-    init = other / "dropcli" / "__init__.py"
-    text = init.read_text()
+    version = other / "dropcli" / "version.py"
+    text = version.read_text()
     assert f'__version__ = "{dropcli.__version__}"' in text
-    init.write_text(text.replace(f'__version__ = "{dropcli.__version__}"', '__version__ = "0.0.0-other"'))
+    version.write_text(text.replace(f'__version__ = "{dropcli.__version__}"', '__version__ = "0.0.0-other"'))
     runs = tmp_path / "runs"
     with distributed.LocalCluster(n_workers=0, host="127.0.0.1", dashboard_address=None, silence_logs=50) as cluster:
         worker = subprocess.Popen([sys.executable, "-m", "dask", "worker", cluster.scheduler_address, "--nthreads", "1",

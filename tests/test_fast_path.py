@@ -5,7 +5,7 @@ import itertools
 import numpy as np
 import pytest
 
-from dropcli.checks import kink_free_batch
+from dropcli.evidence.checks import kink_free_batch
 from dropcli.nn import FullyConnectedNet, make_optimizer, numeric_gradient
 from dropcli.nn.model import apply_max_norm, loss_and_grads
 from dropcli.nn.step import TrainStep
@@ -161,10 +161,10 @@ def test_masks_are_exactly_the_uniform_comparison_and_leave_the_generator_in_ste
 
 
 def test_fit_trains_as_the_reference_loop_would():
-    from dropcli.config import default_config
-    from dropcli.data import load_data
+    from dropcli.config.schema import default_config
+    from dropcli.data.load import load_data
     from dropcli.nn import streams
-    from dropcli.train import TrainSettings, fit
+    from dropcli.train.loop import TrainSettings, fit
 
     settings = TrainSettings(epochs=2, batch_size=60, lr_decay=0.5, max_norm=1.5, learning_rate=3e-3)
     nets = []

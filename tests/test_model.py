@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from dropcli.checks import kink_free_batch
+from dropcli.evidence.checks import kink_free_batch
 from dropcli.nn import FullyConnectedNet, numeric_gradient, rel_error
 
 from gradcheck_util import assert_grad_close

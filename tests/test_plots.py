@@ -12,9 +12,10 @@ from urllib.parse import unquote
 import numpy as np
 import pytest
 
-from dropcli import plots_run, stats
+from dropcli.report.figures import run as plots_run
+from dropcli.evidence import stats
 from dropcli.errors import RunStoreError
-from dropcli.report import plot_all
+from dropcli.report.plot import plot_all
 from runstore_fixtures import KEEPS, SEEDS, make_store
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -182,7 +183,7 @@ def test_grid_sweep_table_shows_only_the_varying_parameters(plotted):
 
 
 def test_t_critical_matches_the_table_with_and_without_scipy(monkeypatch):
-    from dropcli import stats
+    from dropcli.evidence import stats
 
     for df in (1, 2, 5, 30):
         assert stats.t_critical(df) == pytest.approx(stats._T95[df - 1], abs=1e-3)
@@ -313,7 +314,7 @@ def test_twelve_run_sweep_plots_quickly(tmp_path):
 
 
 def test_importing_the_report_does_not_import_matplotlib():
-    code = "import sys, dropcli, dropcli.report; assert 'matplotlib' not in sys.modules"
+    code = "import sys, dropcli, dropcli.report.plot; assert 'matplotlib' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parent.parent)
 
 
@@ -341,8 +342,8 @@ REAL_SWEEPS = {  # name -> sweep axes
 def real(tmp_path_factory):
     """Three small sweeps trained for real (about a second) and plotted: variant x
     keep_prob, normalization at keep_prob 1 (keep_prob not swept), and seeds only."""
-    from dropcli.config import load_config
-    from dropcli.sweep import plan_sweep, run_sweep
+    from dropcli.config.schema import load_config
+    from dropcli.sweep.grid import plan_sweep, run_sweep
 
     root = tmp_path_factory.mktemp("real")
     sweeps = {}
@@ -358,15 +359,15 @@ def real(tmp_path_factory):
 
 
 def real_groups(sweep_dir):
-    from dropcli.runs import read_sweep
-    from dropcli.sweep_groups import group_sweep
+    from dropcli.store.runs import read_sweep
+    from dropcli.report.groups import group_sweep
 
     return group_sweep(*read_sweep(sweep_dir))
 
 
 def real_run(sweep_dir, **values):
     """The run of a real sweep whose config has the given dotted values."""
-    from dropcli.runs import read_run
+    from dropcli.store.runs import read_run
 
     runs = [read_run(p) for p in sorted(sweep_dir.iterdir()) if (p / "config.yaml").exists()]
     return next(r for r in runs if all(r.value(k.replace("__", ".")) == v for k, v in values.items()))
@@ -380,7 +381,7 @@ def bars_by_label(ax) -> dict:
 @pytest.mark.parametrize("variant, train_ratio, test_ratio", [
     ("inverted", 1.0, 1.0), ("vanilla", 0.5, 0.5), ("gaussian", 1.0, 1.0), ("dropconnect", 1.0, 1.0)])
 def test_expectation_figure_shows_each_variants_scaling(real, variant, train_ratio, test_ratio):
-    from dropcli import plots_run
+    from dropcli.report.figures import run as plots_run
 
     run = real_run(real["variants"], dropout__variant=variant, dropout__keep_prob=0.5, seed=0)
     assert_png(run.path / "expectation.png")
@@ -416,7 +417,7 @@ def test_expectation_figure_shows_each_variants_scaling(real, variant, train_rat
 
 
 def test_expectation_legends_are_outside_the_axes(real):
-    from dropcli import plots_run
+    from dropcli.report.figures import run as plots_run
 
     fig = plots_run.expectation_figure(real_run(real["variants"], dropout__variant="vanilla",
                                                 dropout__keep_prob=0.5, seed=0))
@@ -428,7 +429,7 @@ def test_expectation_legends_are_outside_the_axes(real):
 
 
 def test_keep_prob_series_are_dodged_and_show_every_seed(real):
-    from dropcli import plots_sweep
+    from dropcli.report.figures import sweep as plots_sweep
 
     groups = real_groups(real["variants"])
     for fig in (plots_sweep.keep_prob_figure(groups, "t"), plots_sweep.gap_figure(groups, "t")):
@@ -445,7 +446,7 @@ def test_keep_prob_series_are_dodged_and_show_every_seed(real):
 
 
 def test_error_bars_are_clipped_to_the_possible_range_and_the_title_says_so(tmp_path):
-    from dropcli import plots_sweep
+    from dropcli.report.figures import sweep as plots_sweep
 
     store = make_store(tmp_path / "runs", keeps=(0.5, 0.75), grid=False, singles=False)
     groups = real_groups(store.sweep)
@@ -463,7 +464,7 @@ def test_error_bars_are_clipped_to_the_possible_range_and_the_title_says_so(tmp_
 
 
 def test_without_swept_keep_prob_the_figures_use_the_swept_axis(real):
-    from dropcli import plots_sweep
+    from dropcli.report.figures import sweep as plots_sweep
 
     groups = real_groups(real["norms"])
     assert groups.x_key() == "model.normalization"
@@ -479,7 +480,7 @@ def test_without_swept_keep_prob_the_figures_use_the_swept_axis(real):
 
 
 def test_a_sweep_of_seeds_only_has_no_keep_prob_figures_and_its_report_links_resolve(real):
-    from dropcli import plots_sweep
+    from dropcli.report.figures import sweep as plots_sweep
 
     sweep = real["seeds"]
     assert real_groups(sweep).x_key() is None
@@ -495,7 +496,7 @@ def test_a_sweep_of_seeds_only_has_no_keep_prob_figures_and_its_report_links_res
 
 
 def test_val_curves_have_integer_epochs_and_zoom_to_the_curves(plotted):
-    from dropcli import plots_sweep
+    from dropcli.report.figures import sweep as plots_sweep
 
     store, _ = plotted
     fig = plots_sweep.val_curves_figure(real_groups(store.sweep), "t")
@@ -513,7 +514,7 @@ def test_val_curves_have_integer_epochs_and_zoom_to_the_curves(plotted):
 def test_a_keep_prob_has_one_colour_in_val_curves_and_grad_flow(real):
     from matplotlib.colors import to_rgba
 
-    from dropcli import plots_sweep
+    from dropcli.report.figures import sweep as plots_sweep
 
     groups = real_groups(real["variants"])
     curves = plots_sweep.val_curves_figure(groups, "t")
@@ -529,7 +530,7 @@ def test_a_keep_prob_has_one_colour_in_val_curves_and_grad_flow(real):
 def test_diagnostics_colour_hidden_layers_like_their_weights(real):
     from matplotlib.colors import to_rgba
 
-    from dropcli import plots_run
+    from dropcli.report.figures import run as plots_run
 
     fig = plots_run.diagnostics_figure(real_run(real["variants"], dropout__variant="inverted",
                                                 dropout__keep_prob=0.5, seed=0))

@@ -1,6 +1,6 @@
 """Gaussian dropout, DropConnect and max-norm: gradients, expectations, where they act.
 
-Tolerances follow dropcli.expectation: a measurement must lie within Z_TOL = 4 standard
+Tolerances follow dropcli.evidence.expectation: a measurement must lie within Z_TOL = 4 standard
 errors of its prediction, the standard error computed from the number of units (or
 weights) sampled; the generators are seeded, so the tests are deterministic.
 """
@@ -8,13 +8,11 @@ weights) sampled; the generators are seeded, so the tests are deterministic.
 import numpy as np
 import pytest
 
-from dropcli.checks import _kink_free_masks_and_batch, kink_free_batch
-from dropcli.expectation import Z_TOL, check_dropconnect, check_dropout, expectation_report
-from dropcli.mc_eval import mc_curve
+from dropcli.evidence.checks import _kink_free_masks_and_batch, kink_free_batch
+from dropcli.evidence.expectation import Z_TOL, check_dropconnect, check_dropout, expectation_report
+from dropcli.evidence.mc_eval import mc_curve
 from dropcli.nn import FullyConnectedNet, layers, numeric_gradient
-from dropcli.nn.dropout import (
-    dropconnect_backward, dropconnect_forward, draw_mask, dropout_backward, dropout_forward,
-)
+from dropcli.nn.dropout import dropconnect_backward, dropconnect_forward, draw_mask, dropout_backward, dropout_forward
 from dropcli.nn.model import apply_max_norm, predict_scores
 
 from gradcheck_util import assert_grad_close, check_layer
@@ -252,9 +250,9 @@ def test_apply_max_norm_rescales_only_the_columns_above_c():
 
 
 def test_max_norm_holds_after_every_optimizer_step(monkeypatch):
-    import dropcli.train as train_mod
-    from dropcli.config import default_config
-    from dropcli.data import load_data
+    import dropcli.train.loop as train_mod
+    from dropcli.config.schema import default_config
+    from dropcli.data.load import load_data
     from dropcli.nn import streams
     from dropcli.nn.step import TrainStep
 
@@ -283,10 +281,10 @@ def test_max_norm_holds_after_every_optimizer_step(monkeypatch):
 
 @pytest.mark.parametrize("variant", ["gaussian", "dropconnect"])
 def test_same_seed_same_history_bit_for_bit(variant):
-    from dropcli.config import default_config
-    from dropcli.data import load_data
+    from dropcli.config.schema import default_config
+    from dropcli.data.load import load_data
     from dropcli.nn import streams
-    from dropcli.train import TrainSettings, fit
+    from dropcli.train.loop import TrainSettings, fit
 
     def run():
         rngs = streams(0)
@@ -301,7 +299,7 @@ def test_same_seed_same_history_bit_for_bit(variant):
 
 
 def test_config_accepts_the_new_variants_and_max_norm_without_renaming_old_runs():
-    from dropcli.config import VARIANTS, Config, ConfigError, config_hash, with_values
+    from dropcli.config.schema import VARIANTS, Config, ConfigError, config_hash, with_values
     from dropcli.nn.dropout import VARIANTS as LAYER_VARIANTS
 
     assert VARIANTS == tuple(LAYER_VARIANTS)  # the config offers exactly the variants the network has

@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 from proc_util import live_processes_with_env, module_hook
 
-from dropcli.runs import find_runs, run_status
+from dropcli.store.runs import find_runs, run_status
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "killpg") or not Path("/proc/self/environ").exists(),
                                 reason="POSIX signals, and /proc to find the processes left behind")
@@ -61,7 +61,7 @@ def wrap(BaseProcess, count):
 """)
 
 # Ctrl-C inside a weakref callback, where Python prints an exception and goes on.
-SIGINT_IN_CALLBACK = module_hook("DROPCLI_TEST_SIGINT_IN_CALLBACK", "dropcli.runner", "_train_into", """
+SIGINT_IN_CALLBACK = module_hook("DROPCLI_TEST_SIGINT_IN_CALLBACK", "dropcli.experiment", "_train_into", """
 def wrap(train_into, value):
     import signal, weakref
 
@@ -83,8 +83,8 @@ def wrap(train_into, value):
 """)
 
 # Ctrl-C during typer's parsing of the command line (in --version's eager callback,
-# which prints through dropcli.cli.out).
-SIGINT_WHILE_PARSING = module_hook("DROPCLI_TEST_SIGINT_WHILE_PARSING", "dropcli.cli", "out", """
+# which prints through dropcli.cli.app.out).
+SIGINT_WHILE_PARSING = module_hook("DROPCLI_TEST_SIGINT_WHILE_PARSING", "dropcli.cli.app", "out", """
 def wrap(console, value):
     import signal
 

@@ -26,8 +26,8 @@ from proc_util import runner_hook
 from typer.testing import CliRunner
 
 from dropcli.cli import app
-from dropcli.config import SECTIONS as CONFIG_SECTIONS
-from dropcli.config import Config
+from dropcli.config.schema import SECTIONS as CONFIG_SECTIONS
+from dropcli.config.schema import Config
 
 runner = CliRunner()
 GENERATED = {"configs": 0, "overrides": 0, "flags": 0, "names": 0}
@@ -396,7 +396,7 @@ def test_bad_input_in_real_processes(tmp_path, args, hint, files):
 # --- a grid point whose data or net cannot be prepared -----------------------------------------
 
 SMALL = "name: g\ndata: {dataset: digits, num_train: 100, num_val: 50}\nmodel: {hidden_dims: [8]}\ntrain: {epochs: 1}\n"
-# Test instrumentation: dropcli.runner.<attr> raises for the grid point with data.num_train = $DROPCLI_FAIL_AT.
+# Test instrumentation: dropcli.experiment.<attr> raises for the grid point with data.num_train = $DROPCLI_FAIL_AT.
 FAILING = """
 def wrap(original, num_train):
     def failing(config, *args, **kwargs):

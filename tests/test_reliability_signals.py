@@ -10,7 +10,7 @@
 * `dropcli train` likewise.
 
 Trainings are counted by a test-only ``sitecustomize`` that logs every call of
-``dropcli.runner._train_into`` (in the sweep's process and in its spawned workers).
+``dropcli.experiment._train_into`` (in the sweep's process and in its spawned workers).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from pathlib import Path
 import pytest
 from proc_util import live_processes_with_env, runner_hook
 
-from dropcli.runs import find_runs, read_run, run_status
+from dropcli.store.runs import find_runs, read_run, run_status
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "killpg"), reason="POSIX signals and process groups")
 

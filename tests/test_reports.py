@@ -16,10 +16,10 @@ import yaml
 from typer.testing import CliRunner
 
 from dropcli.cli import app
-from dropcli.report import plot_all
-from dropcli.report_format import pm
-from dropcli.runs import read_run
-from dropcli.stats import mean_ci
+from dropcli.report.plot import plot_all
+from dropcli.report.format import pm
+from dropcli.store.runs import read_run
+from dropcli.evidence.stats import mean_ci
 
 runner = CliRunner()
 T95 = {1: 12.7062047, 2: 4.3026527}  # 97.5% quantiles of Student's t, from a printed table
@@ -190,7 +190,7 @@ def test_every_run_and_sweep_has_an_html_page_that_report_html_links(store):
 
 
 def test_a_figure_the_sweep_does_not_get_is_not_linked(tmp_path, monkeypatch):
-    from dropcli import report
+    from dropcli.report import plot as report
 
     config = tmp_path / "long.yaml"
     config.write_text(CONFIG)
@@ -276,8 +276,8 @@ def test_train_summary_shows_variant_normalization_and_seed(tmp_path):
 
 
 def test_a_paired_difference_that_rounds_to_zero_has_no_minus_sign():
-    from dropcli.report_format import pm
-    from dropcli.stats import Stat
+    from dropcli.report.format import pm
+    from dropcli.evidence.stats import Stat
 
     assert pm(Stat(-1e-9, 0.0379, 3), signed=True) == "+0.00 ± 3.79"
     assert pm(Stat(-0.0123, 0.01, 3), signed=True) == "-1.23 ± 1.00"

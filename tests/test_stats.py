@@ -1,11 +1,11 @@
-"""Confidence intervals over seeds (dropcli.stats)."""
+"""Confidence intervals over seeds (dropcli.evidence.stats)."""
 
 import builtins
 import math
 
 import pytest
 
-from dropcli import stats
+from dropcli.evidence import stats
 
 # 97.5% quantiles of Student's t (scipy.stats.t.ppf(0.975, df), 6 decimals).
 KNOWN = {1: 12.706205, 2: 4.302653, 10: 2.228139, 30: 2.042272, 31: 2.039513, 40: 2.021075, 60: 2.000298,

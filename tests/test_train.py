@@ -6,11 +6,11 @@ import warnings
 import numpy as np
 import pytest
 
-from dropcli.config import default_config
-from dropcli.data import load_data
+from dropcli.config.schema import default_config
+from dropcli.data.load import load_data
 from dropcli.nn import FullyConnectedNet, streams
 from dropcli.nn.step import TrainStep
-from dropcli.train import TrainSettings, evaluate, fit, learning_rate_at
+from dropcli.train.loop import TrainSettings, evaluate, fit, learning_rate_at
 
 TIMING = ("epoch_time", "elapsed")
 
@@ -170,7 +170,7 @@ def test_float32_and_float64_reach_the_same_accuracy():
 def test_the_untrained_net_is_never_kept_once_an_epoch_is_trained(monkeypatch):
     """Even when epoch 0 scores best on validation, the kept parameters are a trained
     epoch's (the one runner's summary names), not the initial weights."""
-    import dropcli.train as train
+    import dropcli.train.loop as train
 
     val_accs = iter([0.9, 0.2, 0.4, 0.3])  # epochs 0..3: the untrained net looks best
     real = train.evaluate
@@ -183,7 +183,7 @@ def test_the_untrained_net_is_never_kept_once_an_epoch_is_trained(monkeypatch):
 
 
 def test_with_batchnorm_a_one_row_remainder_joins_the_batch_before(monkeypatch):
-    from dropcli.train import minibatches
+    from dropcli.train.loop import minibatches
 
     assert minibatches(101, 50) == [(0, 50), (50, 100), (100, 101)]
     assert minibatches(101, 50, min_rows=2) == [(0, 50), (50, 101)]
@@ -209,7 +209,7 @@ def test_with_batchnorm_a_one_row_remainder_joins_the_batch_before(monkeypatch):
 def test_meta_json_names_each_random_stream_so_it_can_be_rebuilt(tmp_path):
     import json
 
-    from dropcli.runner import train_run
+    from dropcli.experiment import train_run
 
     config = default_config().model_copy(update={"seed": 3})
     config = config.model_copy(update={"train": config.train.model_copy(update={"epochs": 1})})

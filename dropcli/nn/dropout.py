@@ -27,13 +27,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import layers
+from dropcli.nn import layers
 
 
 @dataclass(frozen=True)
 class Variant:
     """A dropout variant: its noise, what it masks, where its keep_prob correction goes,
-    and which quantities its expectation check predicts (see ``dropcli.expectation``)."""
+    and which quantities its expectation check predicts (see ``dropcli.evidence.expectation``)."""
 
     name: str
     scale_at: str  # "train" (divide by keep_prob), "test" (multiply by keep_prob) or "none"

@@ -23,11 +23,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import layers
-from .dropout import (
+from dropcli.nn import layers
+from dropcli.nn.dropout import (
     check_keep_prob, dropconnect_backward, dropconnect_forward, dropout_backward, dropout_forward, get_variant,
 )
-from .seeding import streams
+from dropcli.nn.seeding import streams
 
 NORMALIZATIONS = (None, "batchnorm", "layernorm")
 WEIGHT_INITS = ("he", "xavier")

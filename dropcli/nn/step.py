@@ -24,11 +24,11 @@ import math
 
 import numpy as np
 
-from . import layers
-from .dropout import VARIANTS, draw_noise
-from .layers import BN_MOMENTUM, NORM_EPS
-from .model import l2_penalty, max_norm_columns
-from .optim import CHUNK
+from dropcli.nn import layers
+from dropcli.nn.dropout import VARIANTS, draw_noise
+from dropcli.nn.layers import BN_MOMENTUM, NORM_EPS
+from dropcli.nn.model import l2_penalty, max_norm_columns
+from dropcli.nn.optim import CHUNK
 
 ALIGN = 16  # parameters start on 64-byte boundaries (16 float32s) in the flat buffers
 

@@ -1,0 +1,1 @@
+"""The PNG figures of runs, sweeps and checks (matplotlib, Agg)."""

@@ -1,0 +1,53 @@
+"""How numbers, statuses and paths read in a report (``dropcli.report.plot``)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+from dropcli.store.runs import RunRecord
+from dropcli.evidence.stats import Stat
+
+
+def num(v, digits=4) -> str:
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return "-" if v is None else str(v)
+    return f"{v:.{digits}g}"
+
+
+def pct(v) -> str:
+    return f"{100 * v:.2f}" if isinstance(v, (int, float)) and not isinstance(v, bool) else "-"
+
+
+def pm(stat: Stat, signed: bool = False) -> str:
+    """Mean ± CI half-width in %, e.g. ``91.20 ± 1.34``; ``signed``: a paired difference
+    over seeds, e.g. ``+1.20 ± 0.85``.
+
+    An interval of 0.00 says only that the N values were all the same (accuracies move in
+    steps of one example), so it says so: ``97.33 ± 0.00 (all 3 seeds tied)``."""
+    if not stat.n:
+        return "-"
+    mean = f"{100 * stat.mean + 0.0:{'+' if signed else ''}.2f}".replace("-0.00", "+0.00" if signed else "0.00")
+    if stat.n == 1:
+        return f"{mean} ± n/a"
+    ci = f"{100 * stat.ci:.2f}"
+    seeds = "both seeds" if stat.n == 2 else f"all {stat.n} seeds"
+    tied = f"the same Δ for {seeds}" if signed and mean != "+0.00" else f"{seeds} tied"
+    return f"{mean} ± {ci}" + (f" ({tied})" if ci == "0.00" else "")
+
+
+def plural(n: int, word: str) -> str:
+    """``1 run``, ``2 runs``."""
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
+def counts(runs: list[RunRecord]) -> str:
+    return ", ".join(f"{n} {s}" for s, n in sorted(Counter(r.status for r in runs).items(), key=lambda x: -x[1]))
+
+
+def drop_rate(keep) -> str:
+    return num(round(1 - keep, 12)) if isinstance(keep, (int, float)) else "-"
+
+
+def existing(paths) -> list[Path]:
+    return [p for p in paths if p.exists()]

@@ -1,0 +1,131 @@
+"""What the report of one run says: summary, figures, expectation check, variance shift
+and Monte-Carlo evaluation, as blocks of ``dropcli.report.doc``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dropcli.report.figures import run as plots_run
+from dropcli.errors import RunStoreError
+from dropcli.report.figures.common import diagnostics_of
+from dropcli.report.doc import Bullets, Heading, Image, Para, Table
+from dropcli.report.format import drop_rate, existing, num, pct
+from dropcli.store.runs import RunRecord, read_json
+from dropcli.report.groups import keep_prob_of
+
+
+def _run_summary_rows(run: RunRecord) -> list[list]:
+    s = run.summary or {}
+    final, best, test = s.get("final") or {}, s.get("best") or {}, s.get("test") or {}
+    keep = keep_prob_of(run)
+    return [
+        ["status", run.status + (f" ({s['reason']})" if s.get("reason") else "")],
+        ["keep_prob / drop rate", f"{num(keep)} / {drop_rate(keep)}"],
+        ["input keep_prob", num(run.value("dropout.input_keep_prob"))],
+        ["variant / normalization", f"{run.value('dropout.variant', '-')} / {run.value('model.normalization', '-')}"],
+        ["seed", num(run.value("seed"))],
+        ["hidden dims / activation", f"{run.value('model.hidden_dims', '-')} / {run.value('model.activation', '-')}"],
+        ["max_norm", num(run.value("model.max_norm")) if run.value("model.max_norm") is not None else "off"],
+        ["optimizer / learning rate / batch", f"{run.value('train.optimizer', '-')} / "
+         f"{num(run.value('train.learning_rate'))} / {num(run.value('train.batch_size'))}"],
+        ["epochs completed", f"{run.metrics[-1].get('epoch') if run.metrics else 0} / {num(run.value('train.epochs'))}"],
+        ["final train / val acc (%)", f"{pct(final.get('train_acc'))} / {pct(final.get('val_acc'))}"],
+        ["best val acc (%) at epoch", f"{pct(best.get('val_acc'))} at {num(best.get('epoch'))}"],
+        ["final train loss (train mode) / val loss", f"{num(final.get('train_loss'))} / {num(final.get('val_loss'))}"],
+        ["test acc (%), parameters of the best val epoch", pct(test.get("acc"))],
+        ["wall time (s)", num(s.get("wall_time"), 3)],
+    ]
+
+
+def _expectation_blocks(run: RunRecord, level: int) -> list:
+    exp = run.expectation
+    if exp is None:
+        return []
+    head = [Heading(level, "Expectation check")]
+    layers = plots_run.expectation_layers(run)
+    if not layers:
+        return head + [Para(("no dropout layers (keep_prob = input_keep_prob = 1)",))]
+    def q(layer, name, key):  # "n/a" where the layer's variant predicts nothing
+        value = layer.get(name)
+        return "n/a" if isinstance(value, dict) and value.get("applicable") is False else num((value or {}).get(key), 6)
+
+    rows = [[
+        str(x.get("layer")), str(x.get("variant", "-")), num(x.get("keep_prob")), drop_rate(x.get("keep_prob")),
+        num(x.get("input_mean")),
+        q(x, "train_mean", "measured"), q(x, "train_mean", "predicted"), num((x.get("train_mean") or {}).get("z"), 3),
+        q(x, "train_var", "measured"), q(x, "train_var", "predicted"),
+        q(x, "test_mean", "measured"), q(x, "test_mean", "predicted"),
+        q(x, "dropped_fraction", "measured"), q(x, "dropped_fraction", "predicted"),
+        "pass" if x.get("pass") else "FAIL",
+    ] for x in layers]
+    header = ["layer", "variant", "keep_prob", "drop rate", "input mean", "train mean measured", "train mean predicted",
+              "z", "train var measured", "train var predicted", "test mean measured", "test mean predicted",
+              "dropped fraction (of non-zero inputs)", "1 - keep_prob", "pass"]
+    note = (f"{exp.get('split', '?')} split, {exp.get('examples', '?')} examples, {exp.get('draws', '?')} mask draws; "
+            f"a quantity passes within {num(exp.get('z_tol'))} standard errors: "
+            f"{'PASS' if exp.get('pass') else 'FAIL'}")
+    return head + [Para((note,)), Table(header, rows)] + [Image(p, "expectation check") for p in
+                                                          existing([run.path / "expectation.png"])]
+
+
+def _variance_shift_blocks(run: RunRecord, level: int) -> list:
+    rows = (run.expectation or {}).get("variance_shift") or []
+    if not rows:
+        return []
+    table = [[str(r.get("layer")), "yes" if r.get("dropout_before") else "no", num(r.get("running_var_mean")),
+              num(r.get("actual_var_mean")), num(r.get("shift"), 3), num(r.get("shift_max"), 3)] for r in rows]
+    note = ("Per batchnorm layer: the running variance it uses at test time vs the variance its input has at "
+            "test time on validation data; shift = mean over units of max(ratio, 1/ratio), 1 = none "
+            "(Li et al. 2019). Dropout before a batchnorm layer inflates its training variance.")
+    return [Heading(level, "Variance shift"), Para((note,)),
+            Table(["layer", "dropout before it", "running var (mean)", "test-time var (mean)", "shift", "max shift"],
+                  table)]
+
+
+def _mc_eval_blocks(run: RunRecord, level: int) -> list:
+    try:
+        mc = read_json(run.path / "mc_eval.json")
+    except RunStoreError:
+        return []
+    if not mc:
+        return []
+    rows = []
+    for split, s in (mc.get("splits") or {}).items():
+        for m in s.get("mc") or []:
+            ci = "n/a" if m.get("ci95") is None else f"{100 * m['ci95']:.2f}"
+            rows.append([split, num(m.get("T")), f"{pct(m.get('mean'))} ± {ci}", pct(s.get("weight_scaling_acc"))])
+    note = (f"Monte-Carlo dropout: softmax averaged over T stochastic passes, {mc.get('repeats')} repeats "
+            f"(mean ± 95% CI), against deterministic weight scaling (`dropcli eval`).")
+    return [Heading(level, "Weight scaling vs Monte-Carlo averaging"), Para((note,)),
+            Table(["split", "T", "MC accuracy (%)", "weight scaling (%)"], rows)] + [
+        Image(p, "accuracy vs T") for p in existing([run.path / "mc_eval.png"])]
+
+
+def run_blocks(run: RunRecord, level: int = 1) -> list:
+    """The report of one run: summary table, curves, expectation table and figure,
+    variance shift (batchnorm runs) and MC evaluation (after `dropcli eval`)."""
+    blocks = [Heading(level, f"Run {run.run_id}"), Table(["", "value"], _run_summary_rows(run))]
+    blocks += [Image(p, "accuracy and loss per epoch") for p in existing([run.path / "curves.png"])]
+    blocks += [Image(p, "training diagnostics: gradient norm, activations, dead units per layer")
+               for p in existing([run.path / "diagnostics.png"])]
+    blocks += _expectation_blocks(run, level + 1)
+    blocks += _variance_shift_blocks(run, level + 1)
+    blocks += _mc_eval_blocks(run, level + 1)
+    if run.warnings:
+        blocks += [Heading(level + 1, "Warnings"), Bullets(run.warnings)]
+    return blocks
+
+
+def run_page(run: RunRecord) -> Path:
+    """Where the HTML rendering of the run's report goes: beside its report.md."""
+    return run.path / "report.html"
+
+
+def run_figures(run: RunRecord) -> list[tuple[Path, object]]:
+    """(path, draw function) of every figure the run should have."""
+    wanted = [("curves.png", plots_run.plot_run_curves)]
+    if plots_run.expectation_layers(run):
+        wanted.append(("expectation.png", plots_run.plot_expectation))
+    if diagnostics_of(run):
+        wanted.append(("diagnostics.png", plots_run.plot_diagnostics))
+    return [(run.path / name, draw) for name, draw in wanted]
