@@ -162,6 +162,17 @@ def layernorm_backward(dout, cache):
 # --- loss -----------------------------------------------------------------------------
 
 
+def softmax(scores):
+    """Row-wise softmax probabilities, stable for any scores.
+
+    scores: (N, C) -> probs: (N, C), each row summing to 1. Subtracting the row maximum
+    leaves the softmax unchanged and keeps exp() <= 1.
+    """
+    probs = np.exp(scores - scores.max(axis=1, keepdims=True))
+    probs /= probs.sum(axis=1, keepdims=True)
+    return probs
+
+
 def softmax_loss(scores, y):
     """Mean softmax cross-entropy, stable for any scores.
 
