@@ -1,6 +1,7 @@
 """dropcli's speed against PyTorch eager and against this machine's floor.
 
     python benchmarks/bench.py [--epochs 3] [--rounds 1] [--quick] [--out docs/benchmarks.md]
+                               [--against CHECKOUT]
 
 Synthetic data, 10,000 x 3072 float32 standard normal, 10 classes; {affine - [batchnorm] -
 relu - dropout(keep 0.5)} x 2 - affine - softmax; Adam (lr 1e-3, PyTorch defaults);
@@ -9,13 +10,15 @@ BLAS threads it measures, each in a fresh process and interleaved (dropcli, PyTo
 dropcli, PyTorch, ...):
 
 - seconds per training epoch (median of the epochs after the first), training only, of the
-  loop ``dropcli.train.loop.fit`` runs (the fused ``dropcli.nn.step.TrainStep``);
+  loop ``dropcli.train.loop.fit`` runs (``dropcli.nn.step.TrainStep``);
 - the floor: the same epoch's matrix products timed on their own (same shapes, same
   count), plus one memory pass per optimizer step over the parameters, gradients and
   Adam moments at this machine's measured copy bandwidth;
 
 and reports dropcli / PyTorch and dropcli / floor. With ``--rounds R`` each case runs its
 three workers R times, interleaved, and reports medians (the machine's speed drifts).
+With ``--against CHECKOUT`` the dropcli worker of another checkout runs too, interleaved
+with the others, for before/after ratios measured in one run.
 Also: a 4-run sweep with -j 2 vs -j 1 and the wall time of `dropcli --help`. PyTorch is optional (skipped if not installed).
 """
 
@@ -45,7 +48,7 @@ def _data(np):
 
 
 def worker_dropcli(hidden, norm, epochs):
-    """The loop of ``dropcli.train.loop.fit`` without its evaluation: the fused ``TrainStep``."""
+    """The loop of ``dropcli.train.loop.fit`` without its evaluation: ``TrainStep``."""
     import numpy as np
 
     from dropcli.nn import FullyConnectedNet, make_optimizer, streams
@@ -136,10 +139,15 @@ def worker_floor(hidden, norm, epochs):
     return {"gemm": gemm, "memory": memory, "gflops": flops / gemm / 1e9, "bandwidth_gbs": bandwidth / 1e9}
 
 
-def run_worker(kind, hidden, norm, epochs, threads):
+def run_worker(kind, hidden, norm, epochs, threads, checkout=None):
+    """One worker in a fresh process; with ``checkout``, that checkout's worker and dropcli."""
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "OPENBLAS_NUM_THREADS": str(threads),
            "MKL_NUM_THREADS": str(threads)}
-    args = [sys.executable, str(HERE), "--worker", kind, "--hidden", ",".join(map(str, hidden)),
+    script = HERE
+    if checkout is not None:
+        script = checkout.resolve() / "benchmarks" / "bench.py"
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(checkout.resolve()), env.get("PYTHONPATH")]))
+    args = [sys.executable, str(script), "--worker", kind, "--hidden", ",".join(map(str, hidden)),
             "--norm", norm or "none", "--epochs", str(epochs), "--threads", str(threads)]
     out = subprocess.run(args, capture_output=True, text=True, env=env, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -200,6 +208,9 @@ def main():
     p.add_argument("--rounds", type=int, default=1, help="run each case's workers this many times (medians)")
     p.add_argument("--quick", action="store_true", help="only hidden [1024, 1024] without batchnorm at 1 thread")
     p.add_argument("--out", type=Path, help="also write the results (markdown) into this file, between its markers")
+    p.add_argument("--against", type=Path, metavar="CHECKOUT",
+                   help="also time the dropcli of this checkout (say, a git worktree of the commit before a change), "
+                        "interleaved with the others: a before column")
     a = p.parse_args()
     if a.worker:
         hidden = [int(h) for h in a.hidden.split(",")]
@@ -218,23 +229,29 @@ def main():
     cases = [(h, norm, t) for h in ([100, 100], [1024, 1024]) for norm in (None, "batchnorm") for t in (1, 2)]
     if a.quick:
         cases = [([1024, 1024], None, 1)]
+    before_columns = " before s/epoch | before / PyTorch |" if a.against else ""
     lines = [f"BLAS: {blas_info()}; PyTorch: {'yes' if torch else 'not installed'}", "",
-             ("| hidden | norm | threads | dropcli s/epoch | PyTorch s/epoch | dropcli / PyTorch "
-              "| floor s/epoch (GEMM + memory) | dropcli / floor | GEMM GFLOP/s |"),
-             "|---|---|---|---|---|---|---|---|---|"]
+             ("| hidden | norm | threads | dropcli s/epoch | PyTorch s/epoch | dropcli / PyTorch |" + before_columns +
+              " floor s/epoch (GEMM + memory) | dropcli / floor | GEMM GFLOP/s |"),
+             "|---" * (9 + 2 * bool(a.against)) + "|"]
     print(lines[0], flush=True)
     for hidden, norm, threads in cases:
-        ours, theirs, floors = [], [], []
-        for _ in range(a.rounds):  # interleaved: dropcli, PyTorch, floor, dropcli, ...
+        ours, before, theirs, floors = [], [], [], []
+        for _ in range(a.rounds):  # interleaved: dropcli, [before,] PyTorch, floor, dropcli, ...
             ours += run_worker("dropcli", hidden, norm, a.epochs, threads)[1:]
+            before += run_worker("dropcli", hidden, norm, a.epochs, threads, a.against)[1:] if a.against else []
             theirs += run_worker("torch", hidden, norm, a.epochs, threads)[1:] if torch else []
             floors.append(run_worker("floor", hidden, norm, a.epochs, threads))
         ours, theirs = statistics.median(ours), statistics.median(theirs) if torch else None
+        before_cells = ""
+        if a.against:
+            before = statistics.median(before)
+            before_cells = f" {before:.3f} | {'-' if theirs is None else f'{before / theirs:.2f}'} |"
         floor = {k: statistics.median(f[k] for f in floors) for k in floors[0]}
         floor_s = floor["gemm"] + floor["memory"]
         row = (f"| {hidden} | {norm or 'none'} | {threads} | {ours:.3f} | "
-               f"{'-' if theirs is None else f'{theirs:.3f}'} | {'-' if theirs is None else f'{ours / theirs:.2f}'} | "
-               f"{floor_s:.3f} ({floor['gemm']:.3f} + {floor['memory']:.3f}) | {ours / floor_s:.2f} | "
+               f"{'-' if theirs is None else f'{theirs:.3f}'} | {'-' if theirs is None else f'{ours / theirs:.2f}'} |"
+               f"{before_cells} {floor_s:.3f} ({floor['gemm']:.3f} + {floor['memory']:.3f}) | {ours / floor_s:.2f} | "
                f"{floor['gflops']:.0f} |")
         print(row, flush=True)
         lines.append(row)

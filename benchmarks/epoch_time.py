@@ -6,7 +6,8 @@
 Synthetic data: 10,000 x 3072 float32 standard normal, 10 classes, keep_prob 0.5,
 Adam, batch 200. Prints the BLAS in use, each epoch's time and the median after the
 first (warm-up) epoch. Epoch time covers the training pass only (evaluation excluded).
-By default an epoch is what ``dropcli.train.loop.fit`` runs (the fused ``TrainStep``);
+By default an epoch is what ``dropcli.train.loop.fit`` runs (``TrainStep``: ``forward`` and
+``backward`` in buffers, each layer updated as its gradients are ready);
 ``--reference`` times the reference functions instead (``loss_and_grads`` then
 ``Optimizer.step``). ``--profile`` prints cProfile's top entries for the last epoch.
 """
@@ -62,12 +63,12 @@ def main():
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--norm", default="none", choices=["none", "batchnorm", "layernorm"])
-    p.add_argument("--reference", action="store_true", help="time the reference functions, not the fused step")
+    p.add_argument("--reference", action="store_true", help="time the reference functions, not the training step")
     p.add_argument("--profile", action="store_true", help="cProfile the last epoch")
     a = p.parse_args()
     hidden = [int(h) for h in a.hidden.split(",")]
     blas = [(i["internal_api"], i.get("version"), i.get("architecture")) for i in threadpool_info() if i["user_api"] == "blas"]
-    path = "reference" if a.reference else "fused"
+    path = "reference" if a.reference else "TrainStep"
     print(f"BLAS: {blas}; threads: {a.threads}; hidden {hidden}; norm {a.norm}; {path}; numpy {np.__version__}")
     epoch = epoch_runner(hidden, None if a.norm == "none" else a.norm, reference=a.reference)
     times, profile = [], cProfile.Profile()

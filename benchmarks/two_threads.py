@@ -2,7 +2,7 @@
 
     python benchmarks/two_threads.py [--reps 30]
 
-The fused step runs NumPy's element-wise work (Adam above all) on one core while BLAS
+The training step runs NumPy's element-wise work (Adam above all) on one core while BLAS
 threads the matrix products. Splitting that work over two threads of our own needs the
 two to hand work to each other cheaply. This prints, medians of ``--reps``:
 

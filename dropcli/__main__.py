@@ -1,8 +1,9 @@
-"""``python -m dropcli``.
+"""``python -m dropcli`` and the ``dropcli`` console script: both run ``main``.
 
 A signal while the CLI is still loading (typer and rich take a moment) has nothing to
 save: it ends the process at once with the usual line and exit code, where Python would
-print a KeyboardInterrupt traceback. ``main`` then installs the real handlers.
+print a KeyboardInterrupt traceback. So ``main`` installs that handler first and only then
+imports the CLI, whose own ``main`` installs the real handlers.
 """
 
 import os
@@ -14,9 +15,14 @@ def _loading(signum, frame):
     os._exit(130)
 
 
-signal.signal(signal.SIGINT, _loading)
-signal.signal(signal.SIGTERM, _loading)
+def main():
+    """The ``dropcli`` program."""
+    signal.signal(signal.SIGINT, _loading)
+    signal.signal(signal.SIGTERM, _loading)
+    from dropcli.cli.main import main as run  # only now: a Ctrl-C while it loads is handled
 
-from dropcli.cli import main  # noqa: E402
+    run()
 
-main()
+
+if __name__ == "__main__":
+    main()

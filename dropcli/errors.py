@@ -2,9 +2,18 @@
 
 
 class DropcliError(Exception):
-    """Base class: a problem the user can fix, described in one line."""
+    """Base class: a problem the user can fix, described in one line.
+
+    ``key``: the setting to blame (``"data.num_train"``), when the message names it but
+    cannot say where it was set; whoever read the config adds that (the CLI: the file's
+    line or the flag), so no one has to find the key in the message.
+    """
 
     exit_code = 2
+
+    def __init__(self, *args, key: str | None = None):
+        super().__init__(*args)
+        self.key = key
 
 
 class ConfigError(DropcliError, ValueError):

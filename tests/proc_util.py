@@ -22,10 +22,11 @@ def live_processes_with_env(name: str, value: str) -> list[int]:
 
 def runner_hook(env: str, attr: str, wrapper: str) -> str:
     """The source of a ``sitecustomize.py`` that, in every Python process started with it
-    on PYTHONPATH and ``$env`` set, replaces ``dropcli.experiment.<attr>`` with
-    ``wrap(original, value_of_env)`` as the module is imported. ``wrapper`` is the source
-    of that ``wrap`` function (it may use ``os``)."""
-    return module_hook(env, "dropcli.experiment", attr, wrapper)
+    on PYTHONPATH and ``$env`` set, replaces ``dropcli.experiment.<attr>`` (``attr``:
+    "module.name", e.g. "run._train_into") with ``wrap(original, value_of_env)`` as the
+    module is imported. ``wrapper`` is the source of that ``wrap`` function (it may use ``os``)."""
+    module, name = attr.rsplit(".", 1)
+    return module_hook(env, f"dropcli.experiment.{module}", name, wrapper)
 
 
 def module_hook(env: str, module: str, attr: str, wrapper: str) -> str:

@@ -145,15 +145,18 @@ def summary(config: dict, records: list[dict], status: str, reason=None) -> dict
 
 
 def write_run(parent: Path, config: dict, *, status="completed", epochs=EPOCHS, diverge_at=None, truncate=False,
-              lock=None, fail_input=False) -> Path:
+              lock=None, fail_input=False, accuracy=None) -> Path:
     """One run folder. ``status`` completed/diverged write summary.json; running/crashed
-    write a lock instead; pending writes only config.yaml."""
+    write a lock instead; pending writes only config.yaml. ``accuracy`` = (train, val):
+    the final epoch's accuracies, to give a test a known outcome."""
     run_dir = parent / run_id(config)
     run_dir.mkdir(parents=True)
     (run_dir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     if status == "pending":
         return run_dir
     records = epoch_records(config, epochs, diverge_at)
+    if accuracy is not None:
+        records[-1].update(train_acc=accuracy[0], val_acc=accuracy[1])
     lines = [json.dumps(r) for r in records]
     if diverge_at is not None:  # as the trainer logs it: no epoch record for the epoch that diverged
         lines.append(json.dumps({"kind": "diverged", "epoch": diverge_at, "iteration": 10 * diverge_at,

@@ -10,9 +10,12 @@ import pytest
 from typer.testing import CliRunner
 
 from dropcli.cli import app
-from dropcli.config.schema import load_config, with_sweep
-from dropcli.experiment import available_cores
-from dropcli.sweep.grid import plan_sweep, run_threads
+from dropcli.cli.app import config_located, pct
+from dropcli.config import VARIANTS, load_config, with_sweep
+from dropcli.errors import ConfigError, DataError
+from dropcli.experiment.threads import available_cores
+from dropcli.sweep.grid import plan_sweep
+from dropcli.sweep.run import run_threads
 
 runner = CliRunner()
 COMMANDS = ["train", "sweep", "plot", "runs", "check", "eval"]
@@ -150,13 +153,62 @@ def test_sweep_with_no_config_uses_the_builtin_default(tmp_path):
     result = invoke("sweep", "--keep", "1", "--seeds", "0", "--set", "train.epochs=1", "--runs-dir", tmp_path)
     assert result.exit_code == 0, result.output
     (sweep_dir,) = tmp_path.iterdir()
-    assert sweep_dir.name.startswith("digits-sweep-")
+    assert sweep_dir.name.startswith("mnist1d-sweep-")
 
 
 def test_sweep_bad_flag_value(tmp_path):
     result = invoke("sweep", "--keep", "0.5,0", "--runs-dir", tmp_path / "runs")
     assert result.exit_code == 2 and "keep_prob" in result.output
     assert not (tmp_path / "runs").exists()
+
+
+def test_sweep_flags_become_axes_of_the_grid_and_say_where_each_was_given(tiny_config):
+    from dropcli.sweep.flags import sweep_config
+
+    config, given = sweep_config(tiny_config, {"--keep": "0.5,1", "--variant": None, "--seeds": "0,1"},
+                                 ["model.hidden_dims=[8],[8,8]"])
+    assert dict(config.sweep) == {"dropout.keep_prob": (0.5, 1.0), "seed": (0, 1),
+                                  "model.hidden_dims": ((8,), (8, 8))}
+    assert given == {"dropout.keep_prob": "--keep", "seed": "--seeds", "model.hidden_dims": "--set"}
+    with pytest.raises(ConfigError, match=r"^--keep 0.5 and --set dropout.keep_prob=1 both set dropout.keep_prob"):
+        sweep_config(tiny_config, {"--keep": "0.5"}, ["dropout.keep_prob=1"])
+
+
+def test_an_error_is_placed_by_its_key_never_by_its_text(tmp_path):
+    config = tmp_path / "x.yaml"
+    config.write_text("name: x\ndata:\n  num_train: 50\nsweep:\n  data.num_val: [10, 20]\n")
+
+    def placed(error, given=None, path=config):
+        with pytest.raises(type(error)) as raised, config_located(path, given or {}):
+            raise error
+        return str(raised.value), raised.value.key
+
+    assert placed(DataError("too many", key="data.num_train")) == (f"{config}:3: too many", "data.num_train")
+    assert placed(DataError("too many", key="data.num_val")) == (f"{config}:5: too many", "data.num_val")  # the axis
+    assert placed(DataError("too many", key="data.num_train"), {"data.num_train": "--set"}) == (
+        "--set too many", "data.num_train")
+    assert placed(ConfigError("model.hidden_dims [9]: too big", key="model.hidden_dims")) == (  # a default
+        "model.hidden_dims [9]: too big", "model.hidden_dims")
+    assert placed(DataError("data.num_train: no key given")) == ("data.num_train: no key given", None)
+    assert placed(DataError("too many", key="data.num_train"), path=None) == ("too many", "data.num_train")
+
+
+def test_the_cli_shows_percentages_with_the_reports_pct():
+    from dropcli.report.format import pct as report_pct
+
+    assert (pct(0.91234), report_pct(0.91234)) == ("91.2%", "91.23")
+    assert pct(None) == pct("n/a") == pct(True) == "-"
+
+
+def test_the_clis_choices_are_the_configs_vocabulary():
+    import typer.main
+
+    check = typer.main.get_command(app).commands["check"]
+    assert next(p.default for p in check.params if p.name == "variant") == ",".join(VARIANTS)
+    sweep = " ".join(runner.invoke(app, ["sweep", "--help"], env={"COLUMNS": "300"}).output.split())
+    assert f"--variant {','.join(VARIANTS)}" in sweep
+    result = invoke("check", "--variant", "nope")
+    assert result.exit_code == 2 and f"expected one or more of {', '.join(VARIANTS)}" in result.output
 
 
 def test_a_sweeps_results_do_not_depend_on_j_or_on_resuming(tiny_config, tmp_path):

@@ -11,9 +11,10 @@ from pathlib import Path
 import pydantic
 import pytest
 
-from dropcli.config.schema import (
-    Config, apply_overrides, config_hash, config_paths, config_to_dict, default_config, get_value, json_schema,
-    load_config, parse_sweep_values, run_config, to_yaml, with_sweep, with_values,
+from dropcli.config import (
+    ACTIVATIONS, DATASETS, NORMALIZATIONS, OPTIMIZERS, VARIANTS, Config, apply_overrides, config_hash, config_paths,
+    config_to_dict, default_config, get_value, json_schema, load_config, parse_sweep_values, run_config, to_yaml,
+    with_sweep, with_values,
 )
 from dropcli.errors import ConfigError
 
@@ -67,11 +68,19 @@ def test_defaults():
     assert config.sweep == {}
 
 
-def test_default_config_is_the_packaged_digits_sweep():
+def test_default_config_is_the_packaged_mnist1d_sweep():
     config = default_config()
-    assert config.name == "digits"
+    assert config.name == "mnist1d"
     assert config.sweep == {"dropout.keep_prob": (0.25, 0.5, 1.0), "seed": (0, 1, 2)}
-    assert run_config(config) == Config()
+    # every other key takes its default (the defaults stay those of the digits config, so
+    # that no existing config file changes meaning)
+    assert run_config(config) == with_values(Config(), {
+        "name": "mnist1d", "data.dataset": "mnist1d", "data.num_train": None, "data.num_val": None,
+        "train.learning_rate": 3e-3, "train.lr_decay": 0.98, "train.epochs": 80})
+
+
+def test_configs_digits_is_the_former_default():
+    assert load_config(CONFIGS / "digits.yaml") == with_sweep(Config(), default_config().sweep)
 
 
 def test_packaged_default_equals_configs_default():
@@ -80,6 +89,15 @@ def test_packaged_default_equals_configs_default():
     lines = (CONFIGS / "default.yaml").read_text().splitlines(keepends=True)
     assert lines[0].startswith("# yaml-language-server: $schema=schema.json")
     assert "".join(lines[1:]) == PACKAGED.read_text()
+
+
+def test_the_default_configs_comments_list_the_vocabulary():
+    """``activation: relu  # relu | tanh | sigmoid``: each such list is the schema's, in its order."""
+    lists = {line.split(":")[0].strip(): tuple(line.split("#")[1].split())[::2]  # "a | b" -> (a, b)
+             for line in PACKAGED.read_text().splitlines() if " | " in line.split("#")[-1]}
+    assert {key: lists[key] for key in ("dataset", "activation", "normalization", "variant", "optimizer")} == {
+        "dataset": DATASETS, "activation": ACTIVATIONS, "normalization": NORMALIZATIONS, "variant": VARIANTS,
+        "optimizer": OPTIMIZERS}
 
 
 @pytest.mark.parametrize("path", sorted(CONFIGS.glob("*.yaml")), ids=lambda p: p.name)
@@ -194,7 +212,8 @@ def test_config_to_dict_is_json():
     ("dropout:\n  keep_prob: 0\n", [":2: dropout.keep_prob: expected a number >= 1e-6 and <= 1",
                                     "found 0"]),
     ("data:\n  num_train: 0\n", [":2: data.num_train: expected an integer >= 1 or null", "found 0"]),
-    ("data:\n  dataset: imagenet\n", [":2: data.dataset: expected one of digits, mnist, fashion-mnist, cifar10, npz",
+    ("data:\n  dataset: imagenet\n", [":2: data.dataset: expected one of mnist1d, digits, mnist, "
+                                       "fashion-mnist, cifar10, npz",
                                        "found 'imagenet'"]),
     ("train:\n  epochs: 20\n  dtype: float16\n", [":3: train.dtype: expected one of float32, float64"]),
     ("name: 'has space'\n", [":1: name: expected a name of 1 to 64 characters", "found 'has space'"]),

@@ -4,6 +4,7 @@ fetch goes to a file server on 127.0.0.1)."""
 import subprocess
 import sys
 import typing
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,7 +12,7 @@ from test_data_files import FileServer, make_idx_dataset, spec_for
 from typer.testing import CliRunner
 
 from dropcli.cli.data import Dataset, Downloadable, data_app
-from dropcli.config.schema import DataConfig
+from dropcli.config import DATASETS, DataConfig
 from dropcli.data.datasets import CATALOG, NAMES
 
 runner = CliRunner()
@@ -36,7 +37,19 @@ def test_every_data_command_has_help_with_an_example(command):
 def test_choices_match_the_library():
     assert [d.value for d in Downloadable] == list(CATALOG)
     literal = typing.get_args(DataConfig.model_fields["dataset"].annotation)
-    assert [d.value for d in Dataset] == list(NAMES) == list(literal)
+    assert [d.value for d in Dataset] == list(NAMES) == list(literal) == list(DATASETS)
+
+
+def test_every_list_of_datasets_is_the_configs():
+    """The config's Literal is the one list; what cannot derive from it is checked against it."""
+    from dropcli.data.load import LOADERS
+
+    assert list(LOADERS) == list(DATASETS)
+    assert set(CATALOG) <= set(DATASETS)
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "datasets.md").read_text()
+    listed = docs.split("`data.dataset` is one of ", 1)[1].split(".\n", 1)[0]
+    assert listed == ", ".join(f"`{name}`" for name in DATASETS)
+    assert [row.split("`")[1] for row in docs.splitlines() if row.startswith("| `")] == list(DATASETS)
 
 
 def test_data_help_imports_no_numpy():
@@ -118,10 +131,28 @@ def test_info_digits_and_npz_without_path():
     assert npz.exit_code == 0 and "X_train, y_train" in npz.output
 
 
+def test_info_mnist1d_credits_it_and_shows_the_split():
+    from dropcli.data.mnist1d import provenance
+
+    result = invoke("info", "mnist1d")
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())  # as if the terminal were one long line
+    version = provenance()["generator"]["version"]
+    for said in ("Greydanus", "Scaling down deep learning", "arXiv:2011.14439", "Apache-2.0",
+                 "https://github.com/greydanus/mnist1d", f"reference generator mnist1d {version}",
+                 "train = reference training rows 0..2999, validation = reference training rows 3000..3999, "
+                 "test = the reference's test rows; the same for every seed",
+                 f"sha256 {provenance()['sha256']} (as recorded)", "40 features, 10 classes",
+                 "│ train │ 3000 │", "│ val │ 1000 │", "│ test │ 1000 │"):  # the splits table
+        assert said in text, said
+    assert "mnist1d" in invoke("list").output
+    refused = invoke("info", "mnist1d", "--path", "x.npz")
+    assert refused.exit_code == 2 and "mnist1d is built in and reads no file" in refused.output
+
+
 def test_registered_in_the_main_app():
     from dropcli.cli import app
 
-    if not any(group.name == "data" for group in app.registered_groups):
-        pytest.skip("cli.py does not register data_app yet")
+    assert any(group.name == "data" for group in app.registered_groups)
     result = CliRunner().invoke(app, ["data", "list"])
     assert result.exit_code == 0 and "cifar10" in result.output

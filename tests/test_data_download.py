@@ -9,7 +9,7 @@ import pytest
 from test_data_files import FileServer, make_cifar_batches, make_idx_dataset, spec_for, write_cifar_archive
 
 import dropcli.data.sources
-from dropcli.config.schema import DataConfig
+from dropcli.config import DataConfig
 from dropcli.data.load import load_data
 from dropcli.data.datasets import CATALOG, fetch, status
 from dropcli.data.download import addresses

@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 
 import dropcli
 from dropcli.cli import app
-from dropcli.config.schema import DataConfig
+from dropcli.config import DataConfig
 from dropcli.data.load import load_data
 from dropcli.data.npz import read_npz
 from dropcli.errors import DataError

@@ -14,7 +14,7 @@ import pytest
 from test_data_files import cifar_hwc, make_cifar_batches, make_idx_dataset, write_cifar_archive, write_cifar_folder
 
 import dropcli.data.sources
-from dropcli.config.schema import Config, DataConfig, default_config, load_config, with_values
+from dropcli.config import Config, DataConfig, load_config, with_values
 from dropcli.data.load import load_data, stratified_indices
 from dropcli.data.datasets import CATALOG
 from dropcli.errors import DataError
@@ -57,7 +57,7 @@ def load(config, seed=0, **kw):
 
 
 def test_digits_split_is_unchanged():
-    d = load(default_config().data)
+    d = load(Config().data)  # the former default: digits, 300 / 300
     h = hashlib.sha256()
     for y in (d.y_train, d.y_val, d.y_test):
         h.update(y.astype(np.int64).tobytes())
@@ -273,7 +273,7 @@ def test_peak_memory_within_twice_the_float32_training_array(tmp_path):
 
 
 def test_train_run_on_mnist_files(tmp_path, mnist_dir):
-    from dropcli.experiment import train_run
+    from dropcli.experiment.run import train_run
 
     config = with_values(Config(), {
         "name": "mnist-tiny", "data.dataset": "mnist", "data.path": str(mnist_dir[0]),

@@ -10,11 +10,11 @@ from typer.testing import CliRunner
 
 from dropcli.evidence import checks
 from dropcli.cli import app
-from dropcli.config.schema import default_config, load_config, with_values
+from dropcli.config import Config, load_config, with_values
 from dropcli.data.load import load_data
-from dropcli.train.diagnostics import ActivationStats, GradNorms, epoch_diagnostics
+from dropcli.train.diagnostics import ActivationStats, GradNorms, epoch_diagnostics, scores_and_activations
 from dropcli.nn import FullyConnectedNet, streams
-from dropcli.nn.model import eval_pass, forward, hidden_activations, predict_scores
+from dropcli.nn.model import forward, hidden_activations, layer_values, predict_scores
 from dropcli.nn.step import TrainStep
 from dropcli.train.loop import TrainSettings, fit
 
@@ -26,7 +26,7 @@ TIMING = ("epoch_time", "elapsed")
 
 def run(activation="relu", diagnostics=True, epochs=2, **net_kw):
     rngs = streams(0)
-    data = load_data(default_config().data.model_copy(update={"num_train": 200, "num_val": 60}), rngs["data"])
+    data = load_data(Config().data.model_copy(update={"num_train": 200, "num_val": 60}), rngs["data"])
     net = FullyConnectedNet([32, 24], input_dim=data.input_dim, num_classes=10, activation=activation,
                             weight_scale="he", seed=0, **{"keep_prob": 0.5, **net_kw})
     history = fit(net, data, TrainSettings(epochs=epochs, batch_size=50, eval_train_samples=150,
@@ -57,15 +57,20 @@ def test_diagnostics_change_nothing_else():
 
 
 @pytest.mark.parametrize("variant,norm", [("inverted", "batchnorm"), ("vanilla", None), ("dropconnect", "layernorm")])
-def test_eval_pass_scores_are_the_test_mode_forwards_bit_for_bit(variant, norm):
+def test_activations_are_read_from_the_test_mode_forward_that_gives_the_scores(variant, norm):
     rng = np.random.default_rng(0)
     net = FullyConnectedNet([16, 16], input_dim=10, num_classes=3, keep_prob=0.5, input_keep_prob=0.8,
                             variant=variant, normalization=norm, seed=0)
     X = rng.standard_normal((40, 10)).astype(np.float32)
-    scores, found = eval_pass(net.arch, net.params, net.bn_state, X)
-    np.testing.assert_array_equal(scores, forward(net.arch, net.params, net.bn_state, X, train=False)[0])
+    scores, caches, _ = forward(net.arch, net.params, net.bn_state, X, train=False)
+    found = layer_values(caches)
     np.testing.assert_array_equal(scores, predict_scores(net.arch, net.params, net.bn_state, X))
-    assert [h["layer"] for h in found] == [1, 2] and set(found[0]) == {"layer", "in", "pre_norm", "out"}
+    np.testing.assert_array_equal(scores, scores_and_activations(net.arch, net.params, net.bn_state, X)[0])
+    assert [h["layer"] for h in found] == [1, 2] and set(found[0]) == {"layer", "in", "pre_norm", "act_in", "out"}
+    for ours, theirs in zip(found, hidden_activations(net.arch, net.params, net.bn_state, X)):
+        for key in ours:
+            np.testing.assert_array_equal(ours[key], theirs[key], err_msg=key)
+    np.testing.assert_array_equal(found[1]["in"], found[0]["out"] * (0.5 if variant == "vanilla" else 1))
 
 
 def test_activation_statistics_and_gradient_norms_are_exact(monkeypatch):
@@ -94,7 +99,7 @@ def test_activation_statistics_and_gradient_norms_are_exact(monkeypatch):
 def test_vanishing_gradients_config_shows_batchnorm_restoring_the_first_layers_gradient():
     from pathlib import Path
 
-    from dropcli.experiment import build_net, train_settings
+    from dropcli.experiment.build import build_net, train_settings
 
     config = load_config(Path(__file__).parent.parent / "configs" / "vanishing_gradients.yaml")
     assert config.sweep["model.normalization"] == ("none", "batchnorm")

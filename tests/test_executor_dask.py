@@ -26,10 +26,11 @@ import pytest
 from proc_util import live_processes_with_env, runner_hook
 
 import dropcli
-from dropcli.config.schema import load_config
+from dropcli.config import load_config
 from dropcli.sweep.executors import make_executor
 from dropcli.store.runs import find_runs, read_run, run_status
-from dropcli.sweep.grid import plan_sweep, run_sweep, run_threads
+from dropcli.sweep.grid import plan_sweep
+from dropcli.sweep.run import run_sweep, run_threads
 
 distributed = pytest.importorskip("distributed", reason="the dask extra is not installed: pip install 'dropcli[dask]'")
 
@@ -45,7 +46,7 @@ TIMING = ("epoch_time", "elapsed", "wall_time", "finished_at")
 MARK = "DROPCLI_DASK_TEST"
 
 # Test instrumentation: a worker training the config whose seed is $DROPCLI_DIE_AT_SEED dies.
-HOOK = runner_hook("DROPCLI_DIE_AT_SEED", "train_files", """
+HOOK = runner_hook("DROPCLI_DIE_AT_SEED", "remote.train_files", """
 def wrap(train_files, seed):
     def dying(config_yaml, **kwargs):
         if any(line.split("#")[0].split() == ["seed:", seed] for line in config_yaml.splitlines()):

@@ -1,4 +1,7 @@
-"""The fused training step (dropcli.nn.step) against the reference pure functions."""
+"""The training step (dropcli.nn.step) against the reference: loss_and_grads, Optimizer.step
+and apply_max_norm on a parameter dict. The step runs the same forward and backward, with
+buffers and a per-layer update, so these hold the buffers, the flat layout, the update
+order and the optimizers' chunking to the plain functions."""
 
 import itertools
 
@@ -147,7 +150,7 @@ def test_batch_larger_than_the_buffers_or_wrong_params_are_refused():
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("keep", [0.5, 0.8, 1 / 3, np.float32(0.3), np.float64(0.7), 1 - 1e-9, 1e-9])
 def test_masks_are_exactly_the_uniform_comparison_and_leave_the_generator_in_step(dtype, keep):
-    from dropcli.nn.dropout import draw_keep
+    from dropcli.nn.bernoulli import draw_keep
 
     for bit_generator in (np.random.PCG64, np.random.MT19937):
         ours, theirs = np.random.Generator(bit_generator(3)), np.random.Generator(bit_generator(3))
@@ -161,7 +164,7 @@ def test_masks_are_exactly_the_uniform_comparison_and_leave_the_generator_in_ste
 
 
 def test_fit_trains_as_the_reference_loop_would():
-    from dropcli.config.schema import default_config
+    from dropcli.config import Config
     from dropcli.data.load import load_data
     from dropcli.nn import streams
     from dropcli.train.loop import TrainSettings, fit
@@ -170,7 +173,7 @@ def test_fit_trains_as_the_reference_loop_would():
     nets = []
     for fused in (True, False):
         rngs = streams(0)
-        data = load_data(default_config().data.model_copy(update={"num_train": 150, "num_val": 50}), rngs["data"],
+        data = load_data(Config().data.model_copy(update={"num_train": 150, "num_val": 50}), rngs["data"],
                          dtype=np.float64)
         net = FullyConnectedNet([32, 16], input_dim=data.input_dim, num_classes=10, keep_prob=0.5,
                                 normalization="batchnorm", reg=1e-3, weight_scale="he", dtype=np.float64, seed=0)

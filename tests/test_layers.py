@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from dropcli.nn import layers
-from dropcli.nn.dropout import dropout_backward, dropout_forward
+from dropcli.nn.dropout import dropconnect_backward, dropconnect_forward, dropout_backward, dropout_forward
 
 from gradcheck_util import check_layer, numeric_gradient, assert_grad_close
 
@@ -135,3 +135,83 @@ def test_softmax_loss_is_stable_for_huge_scores():
     loss, dscores = layers.softmax_loss(scores, np.array([0, 0]))
     assert np.isfinite(loss) and np.all(np.isfinite(dscores))
     np.testing.assert_allclose(loss, (0 + 1e4) / 2)
+
+
+
+def _same(name, got, want, buffers):
+    """got (a result or tuple of them) equals want bit for bit, and each was written into its buffer."""
+    got, want, buffers = (t if isinstance(t, tuple) else (t,) for t in (got, want, buffers))
+    for i, (g, w, b) in enumerate(zip(got, want, buffers)):
+        assert g is b, f"{name}: result {i} is not the buffer it was given"
+        np.testing.assert_array_equal(g, w, err_msg=f"{name}: result {i}")
+
+
+def test_kernels_give_the_same_values_into_buffers_and_in_place(rng):
+    """The training step calls every kernel with out= buffers, in place where it can (the
+    activation over its input, normalisation's xhat over the affine output, the affine,
+    activation and dropout backward passes over dout). The values are the plain call's, bit
+    for bit, so the gradient checks above hold for that path too."""
+    x, w, b = rng.standard_normal((10, 6)), rng.standard_normal((6, 5)), rng.standard_normal(5)
+    out, cache = layers.affine_forward(x, w, b, out=(buf := np.empty((10, 5))))
+    _same("affine", out, layers.affine_forward(x, w, b)[0], buf)
+    dout = rng.standard_normal((10, 5))
+    bufs = (np.empty((10, 6)), np.empty((6, 5)), np.empty(5))
+    _same("affine backward", layers.affine_backward(dout, cache, out=bufs), layers.affine_backward(dout, cache), bufs)
+
+    for name, (fwd, bwd) in layers.ACTIVATIONS.items():
+        a = rng.standard_normal((8, 7))
+        want, want_cache = fwd(a)
+        dout = rng.standard_normal(a.shape)
+        got, cache = fwd(inplace := a.copy(), out=inplace)
+        _same(name, got, want, inplace)
+        _same(f"{name} backward", bwd(d := dout.copy(), cache, out=d), bwd(dout, want_cache), d)
+
+    h = 5
+    xb = 4 * rng.standard_normal((12, h)) + 3
+    gamma, beta = rng.standard_normal(h), rng.standard_normal(h)
+    rm, rv = rng.standard_normal(h), rng.uniform(0.5, 2, h)
+    dout = rng.standard_normal((12, h))
+    for train in (True, False):
+        want, want_cache, want_stats = layers.batchnorm_forward(xb, gamma, beta, rm, rv, train=train)
+        got, cache, stats = layers.batchnorm_forward(x2 := xb.copy(), gamma, beta, rm, rv, train=train,
+                                                     out=(buf := np.empty((12, h))), xhat_out=x2)
+        _same(f"batchnorm train={train}", (got, *stats), (want, *want_stats), (buf, *stats))
+        bufs = (np.empty((12, h)), np.empty(h), np.empty(h))
+        _same(f"batchnorm train={train} backward", layers.batchnorm_backward(dout, cache, out=bufs),
+              layers.batchnorm_backward(dout, want_cache), bufs)
+
+    want, want_cache = layers.layernorm_forward(xb, gamma, beta)
+    got, cache = layers.layernorm_forward(x2 := xb.copy(), gamma, beta, out=(buf := np.empty((12, h))), xhat_out=x2)
+    _same("layernorm", got, want, buf)
+    bufs = (np.empty((12, h)), np.empty(h), np.empty(h))
+    _same("layernorm backward", layers.layernorm_backward(dout, cache, out=bufs),
+          layers.layernorm_backward(dout, want_cache), bufs)
+
+
+@pytest.mark.parametrize("variant", ["inverted", "vanilla", "gaussian"])
+@pytest.mark.parametrize("train", [True, False])
+def test_dropout_gives_the_same_values_into_buffers_and_in_place(rng, variant, train):
+    x, dout = rng.standard_normal((10, 10)) + 10, rng.standard_normal((10, 10))
+    want, want_cache = dropout_forward(x, 0.6, variant, train=train, rng=np.random.default_rng(7))
+    out, noise = np.empty_like(x), np.empty_like(x)
+    got, cache = dropout_forward(x, 0.6, variant, train=train, rng=np.random.default_rng(7), out=out, noise_out=noise)
+    if train or variant == "vanilla":  # inverted and gaussian are the identity at test time: x itself
+        _same(f"dropout {variant}", got, want, out)
+    if train:
+        assert cache[0] is noise
+    _same(f"dropout {variant} backward", dropout_backward(d := dout.copy(), cache, out=d),
+          dropout_backward(dout, want_cache), d)
+
+
+def test_dropconnect_gives_the_same_values_into_buffers(rng):
+    x, w, b = rng.standard_normal((10, 6)), rng.standard_normal((6, 5)), rng.standard_normal(5)
+    want, want_cache = dropconnect_forward(x, w, b, 0.5, train=True, rng=np.random.default_rng(7))
+    bufs = (np.empty((10, 5)), np.empty((6, 5)), np.empty((6, 5)))
+    got, cache = dropconnect_forward(x, w, b, 0.5, train=True, rng=np.random.default_rng(7), out=bufs[0],
+                                     w_out=bufs[1], noise_out=bufs[2])
+    _same("dropconnect", got, want, bufs[0])
+    assert cache[0][1] is bufs[1] and cache[1][0] is bufs[2]
+    dout = rng.standard_normal((10, 5))
+    bufs = (np.empty((10, 6)), np.empty((6, 5)), np.empty(5))
+    _same("dropconnect backward", dropconnect_backward(dout, cache, out=bufs),
+          dropconnect_backward(dout, want_cache), bufs)

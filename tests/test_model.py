@@ -172,3 +172,16 @@ def test_float32_path_stays_float32():
 def test_rel_error_matches_cs231n_definition():
     assert rel_error(np.array([1.0, 2.0]), np.array([1.0, 2.0])) == 0
     np.testing.assert_allclose(rel_error(np.array([1.0]), np.array([1.1])), 0.1 / 2.1)
+
+
+def test_the_network_offers_exactly_the_configs_vocabulary():
+    """The config's Literals are the one list of names a setting can take; the network's
+    tables (which build what those names mean) hold the same names, in the same order."""
+    from dropcli import config
+    from dropcli.nn import architecture, dropout, layers, optim
+
+    assert tuple(dropout.VARIANTS) == config.VARIANTS
+    assert tuple(layers.ACTIVATIONS) == config.ACTIVATIONS
+    assert tuple(n or "none" for n in architecture.NORMALIZATIONS) == config.NORMALIZATIONS
+    assert tuple(optim.OPTIMIZERS) == config.OPTIMIZERS
+    assert architecture.PLACEMENTS == config.PLACEMENTS

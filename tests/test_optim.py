@@ -71,3 +71,22 @@ def test_unknown_optimizer_or_setting():
         make_optimizer("adagrad")
     with pytest.raises(ValueError, match="momentum"):
         make_optimizer("sgd", momentum=0.9)
+
+
+@pytest.mark.parametrize("name", ["sgd", "momentum", "rmsprop", "adam"])
+def test_chunked_update_equals_the_formula_on_the_whole_array(name):
+    """``update`` works chunk by chunk; over several chunks and a short last one it gives
+    exactly the formula applied to the whole array at once."""
+    from dropcli.nn.chunks import CHUNK
+
+    opt, rng = make_optimizer(name), np.random.default_rng(0)
+    n = 2 * CHUNK + 3
+    w, dw = rng.standard_normal(n, dtype=np.float32), rng.standard_normal(n, dtype=np.float32)
+    whole_w, slots, whole_slots = w.copy(), opt.slots(w), opt.slots(w)
+    for t in (1, 2):
+        coeffs = opt.coefficients(t, 1e-3)
+        opt.update(w, dw, slots, coeffs)
+        opt.update_chunk(whole_w, dw, *whole_slots.values(), tmp=np.empty(n, np.float32), coeffs=coeffs)
+    np.testing.assert_array_equal(w, whole_w)
+    for k in slots:
+        np.testing.assert_array_equal(slots[k], whole_slots[k], err_msg=k)

@@ -342,8 +342,9 @@ REAL_SWEEPS = {  # name -> sweep axes
 def real(tmp_path_factory):
     """Three small sweeps trained for real (about a second) and plotted: variant x
     keep_prob, normalization at keep_prob 1 (keep_prob not swept), and seeds only."""
-    from dropcli.config.schema import load_config
-    from dropcli.sweep.grid import plan_sweep, run_sweep
+    from dropcli.config import load_config
+    from dropcli.sweep.grid import plan_sweep
+    from dropcli.sweep.run import run_sweep
 
     root = tmp_path_factory.mktemp("real")
     sweeps = {}
@@ -359,10 +360,11 @@ def real(tmp_path_factory):
 
 
 def real_groups(sweep_dir):
-    from dropcli.store.runs import read_sweep
     from dropcli.report.groups import group_sweep
+    from dropcli.store.sweeps import read_sweep
 
-    return group_sweep(*read_sweep(sweep_dir))
+    sweep = read_sweep(sweep_dir)
+    return group_sweep(sweep.spec, sweep.runs)
 
 
 def real_run(sweep_dir, **values):
@@ -542,3 +544,71 @@ def test_diagnostics_colour_hidden_layers_like_their_weights(real):
     assert colour["h1"] == colour["W1"] and colour["h2"] == colour["W2"] != colour["W3"]
     dead = next(ax for ax in fig.axes if "dead" in ax.get_title())
     assert "fraction" in dead.get_title() and "fraction" in dead.get_ylabel()
+
+
+# --- the figure against a numeric axis (vs_<axis>.png) ------------------------------------
+
+
+@pytest.fixture(scope="module")
+def data_size(tmp_path_factory):
+    """A fake data-size sweep: num_train 100 / 1000 / 3000 (a factor of 30) x keep_prob 0.5 / 1
+    x seeds 0, 1, 2, and a learning-rate sweep over a factor of 3, plotted."""
+    from runstore_fixtures import BASE, write_sweep
+
+    root = tmp_path_factory.mktemp("axis")
+    sizes, _ = write_sweep(root, "size", BASE, {"data.num_train": [100, 1000, 3000], "dropout.keep_prob": [0.5, 1.0],
+                                                "seed": [0, 1, 2]})
+    rates, _ = write_sweep(root, "lr", BASE, {"train.learning_rate": [0.001, 0.003], "seed": [0, 1]})
+    (sizes / "vs_reg.png").write_bytes(b"left by a sweep over model.reg")  # stale: removed by plot
+    return sizes, rates, plot_all(root)
+
+
+def test_a_numeric_axis_gets_its_figure_in_the_report(data_size):
+    sizes, rates, result = data_size
+    assert not result.warnings, result.warnings
+    for sweep, name in ((sizes, "vs_num_train.png"), (rates, "vs_learning_rate.png")):
+        assert_png(sweep / name)
+        assert sweep / name in result.files
+        for report in (sweep / "report.md", sweep / "report.html", sweep.parent / "report.md"):
+            found = links(report)
+            assert any(unquote(h).endswith(name) for h in found), (report, name)
+            for href in found:
+                assert (report.parent / unquote(href)).exists(), f"{report}: broken link {href}"
+    assert not (sizes / "vs_reg.png").exists()
+    assert not list(sizes.parent.glob("*/vs_keep_prob.png")) and not list(sizes.parent.glob("*/vs_seed.png"))
+
+
+def test_the_axis_figure_has_one_line_per_keep_prob_with_bands_on_a_log_axis(data_size):
+    from dropcli.report.figures.axis import axis_figure
+
+    sizes, rates, _ = data_size
+    groups = real_groups(sizes)
+    assert groups.numeric_axes() == ["data.num_train"]
+    fig = axis_figure(groups, "data.num_train", "t")
+    accuracy, gap = fig.axes[:2]
+    for ax, metric in ((accuracy, "final_val"), (gap, "gap")):
+        assert ax.get_xscale() == "log"  # 100 to 3000 spans a factor of 30
+        assert [t.get_text() for t in ax.get_xticklabels()] == ["100", "1000", "3000"]
+        lines = {line.get_label().split(" (N")[0]: line for line in ax.get_lines()
+                 if not line.get_label().startswith("_")}  # not the zero line
+        assert set(lines) == {"keep_prob 0.5 (drop rate 0.5)", "keep_prob 1 (drop rate 0)"}
+        for line in lines.values():
+            keep = 0.5 if "0.5" in line.get_label() else 1.0
+            at = {g.value("data.num_train"): 100 * g.stat(metric).mean for g in groups.groups if g.keep_prob == keep}
+            np.testing.assert_allclose(line.get_xdata(), [100, 1000, 3000])
+            np.testing.assert_allclose(line.get_ydata(), [at[n] for n in (100, 1000, 3000)])
+        bands = [c for c in ax.collections if type(c).__name__ in ("PolyCollection", "FillBetweenPolyCollection")]
+        assert len(bands) == 2  # one 95% band per keep_prob
+    assert "num_train (log scale)" == accuracy.get_xlabel()
+    lr = axis_figure(real_groups(rates), "train.learning_rate", "t")
+    assert lr.axes[0].get_xscale() == "linear"  # 0.001 to 0.003: a factor of 3
+    assert "keep_prob 0.5 (drop rate 0.5) in every run" in lr._suptitle.get_text().replace("\n", " ")
+
+
+def test_only_numeric_axes_other_than_keep_prob_get_the_figure(plotted):
+    from dropcli.report.figures.axis import axis_figures
+
+    store, _ = plotted
+    assert axis_figures(real_groups(store.sweep)) == []  # keep_prob and seed only
+    assert axis_figures(real_groups(store.grid)) == []  # variant and normalization are not numbers
+    assert not list(store.root.glob("*/vs_*.png"))

@@ -251,7 +251,7 @@ def test_apply_max_norm_rescales_only_the_columns_above_c():
 
 def test_max_norm_holds_after_every_optimizer_step(monkeypatch):
     import dropcli.train.loop as train_mod
-    from dropcli.config.schema import default_config
+    from dropcli.config import Config
     from dropcli.data.load import load_data
     from dropcli.nn import streams
     from dropcli.nn.step import TrainStep
@@ -267,7 +267,7 @@ def test_max_norm_holds_after_every_optimizer_step(monkeypatch):
 
     monkeypatch.setattr(TrainStep, "__call__", spy)
     rngs = streams(0)
-    data = load_data(default_config().data.model_copy(update={"num_train": 200, "num_val": 50}), rngs["data"])
+    data = load_data(Config().data.model_copy(update={"num_train": 200, "num_val": 50}), rngs["data"])
     net = FullyConnectedNet([64, 64], input_dim=data.input_dim, num_classes=10, keep_prob=0.5, weight_scale="he",
                             seed=0)
     history = train_mod.fit(net, data, train_mod.TrainSettings(epochs=3, batch_size=50, learning_rate=0.05,
@@ -281,14 +281,14 @@ def test_max_norm_holds_after_every_optimizer_step(monkeypatch):
 
 @pytest.mark.parametrize("variant", ["gaussian", "dropconnect"])
 def test_same_seed_same_history_bit_for_bit(variant):
-    from dropcli.config.schema import default_config
+    from dropcli.config import Config
     from dropcli.data.load import load_data
     from dropcli.nn import streams
     from dropcli.train.loop import TrainSettings, fit
 
     def run():
         rngs = streams(0)
-        data = load_data(default_config().data.model_copy(update={"num_train": 200, "num_val": 50}), rngs["data"])
+        data = load_data(Config().data.model_copy(update={"num_train": 200, "num_val": 50}), rngs["data"])
         net = FullyConnectedNet([32, 32], input_dim=data.input_dim, num_classes=10, keep_prob=0.5, variant=variant,
                                 weight_scale="he", seed=0)
         h = fit(net, data, TrainSettings(epochs=2, batch_size=50, max_norm=2.0), order_rng=rngs["order"],
@@ -299,7 +299,8 @@ def test_same_seed_same_history_bit_for_bit(variant):
 
 
 def test_config_accepts_the_new_variants_and_max_norm_without_renaming_old_runs():
-    from dropcli.config.schema import VARIANTS, Config, ConfigError, config_hash, with_values
+    from dropcli.config import VARIANTS, Config, config_hash, with_values
+    from dropcli.errors import ConfigError
     from dropcli.nn.dropout import VARIANTS as LAYER_VARIANTS
 
     assert VARIANTS == tuple(LAYER_VARIANTS)  # the config offers exactly the variants the network has

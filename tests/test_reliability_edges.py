@@ -20,6 +20,7 @@ import signal
 import subprocess
 import sys
 import time
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -61,7 +62,7 @@ def wrap(BaseProcess, count):
 """)
 
 # Ctrl-C inside a weakref callback, where Python prints an exception and goes on.
-SIGINT_IN_CALLBACK = module_hook("DROPCLI_TEST_SIGINT_IN_CALLBACK", "dropcli.experiment", "_train_into", """
+SIGINT_IN_CALLBACK = module_hook("DROPCLI_TEST_SIGINT_IN_CALLBACK", "dropcli.experiment.run", "_train_into", """
 def wrap(train_into, value):
     import signal, weakref
 
@@ -164,10 +165,17 @@ def lab(tmp_path_factory):
     return root
 
 
-def _start(lab, marker, *args, **env):
+def _console_script() -> list[str]:
+    """What the installed ``dropcli`` script runs: pyproject's [project.scripts] entry, called."""
+    pyproject = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
+    module, function = pyproject["project"]["scripts"]["dropcli"].split(":")
+    return ["-c", f"import sys; sys.argv[0] = 'dropcli'; from {module} import {function}; sys.exit({function}())"]
+
+
+def _start(lab, marker, *args, entry=("-m", "dropcli"), **env):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(lab / "hook"), os.environ.get("PYTHONPATH", "")]),
            "OPENBLAS_NUM_THREADS": "1", "COLUMNS": "200", MARK: marker, **env}
-    return subprocess.Popen([sys.executable, "-m", "dropcli", *args], cwd=lab, env=env, stdout=subprocess.PIPE,
+    return subprocess.Popen([sys.executable, *entry, *args], cwd=lab, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, errors="backslashreplace", start_new_session=True)
 
 
@@ -238,8 +246,10 @@ def test_a_sweep_killed_while_its_pool_starts_leaves_no_process(lab, moment):
 # --- 2. Ctrl-C at the edges of a command --------------------------------------------------------
 
 
-def test_ctrl_c_while_the_cli_loads_is_one_line_and_130(lab):
+@pytest.mark.parametrize("entry", ["python -m dropcli", "the dropcli script"])
+def test_ctrl_c_while_the_cli_loads_is_one_line_and_130(lab, entry):
     proc = _start(lab, "loading", "train", "tiny.yaml", "--runs-dir", "runs-loading",
+                  entry=("-m", "dropcli") if entry.startswith("python") else _console_script(),
                   DROPCLI_TEST_SIGINT_IMPORTING="typer")
     out, err = proc.communicate(timeout=120)
     assert (proc.returncode, _messages(err)) == (130, ["interrupted"]), err

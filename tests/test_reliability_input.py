@@ -26,8 +26,7 @@ from proc_util import runner_hook
 from typer.testing import CliRunner
 
 from dropcli.cli import app
-from dropcli.config.schema import SECTIONS as CONFIG_SECTIONS
-from dropcli.config.schema import Config
+from dropcli.config import SECTIONS as CONFIG_SECTIONS, Config
 
 runner = CliRunner()
 GENERATED = {"configs": 0, "overrides": 0, "flags": 0, "names": 0}
@@ -396,7 +395,7 @@ def test_bad_input_in_real_processes(tmp_path, args, hint, files):
 # --- a grid point whose data or net cannot be prepared -----------------------------------------
 
 SMALL = "name: g\ndata: {dataset: digits, num_train: 100, num_val: 50}\nmodel: {hidden_dims: [8]}\ntrain: {epochs: 1}\n"
-# Test instrumentation: dropcli.experiment.<attr> raises for the grid point with data.num_train = $DROPCLI_FAIL_AT.
+# Test instrumentation: dropcli.experiment.<module.attr> raises for the grid point with data.num_train = $DROPCLI_FAIL_AT.
 FAILING = """
 def wrap(original, num_train):
     def failing(config, *args, **kwargs):
@@ -421,7 +420,7 @@ def _hooked_sweep(tmp_path, attr, error, jobs):
 
 @pytest.mark.parametrize("jobs", ["1", "2"])
 def test_a_net_that_cannot_be_built_fails_a_sweep_before_it_writes(tmp_path, jobs):
-    proc = _hooked_sweep(tmp_path, "build_net", "ValueError('input_dim must be a positive integer, got 0')", jobs)
+    proc = _hooked_sweep(tmp_path, "build.build_net", "ValueError('input_dim must be a positive integer, got 0')", jobs)
     assert proc.returncode == 2, proc.stderr
     assert proc.stdout == "" and len(proc.stderr.splitlines()) == 1, proc.stderr
     assert proc.stderr.startswith("error: g.yaml:2: data.dataset digits: cannot build the network for this data "
@@ -431,7 +430,7 @@ def test_a_net_that_cannot_be_built_fails_a_sweep_before_it_writes(tmp_path, job
 
 @pytest.mark.parametrize("jobs", ["1", "2"])
 def test_a_run_that_raises_before_training_fails_alone_and_the_sweep_goes_on(tmp_path, jobs):
-    proc = _hooked_sweep(tmp_path, "_prepare", "RuntimeError('the disk ate it')", jobs)
+    proc = _hooked_sweep(tmp_path, "run._prepare", "RuntimeError('the disk ate it')", jobs)
     assert proc.returncode == 1, proc.stderr
     assert "Traceback" not in proc.stderr
     failed = [line for line in proc.stderr.splitlines() if "failed:" in line]

@@ -10,7 +10,7 @@
 * `dropcli train` likewise.
 
 Trainings are counted by a test-only ``sitecustomize`` that logs every call of
-``dropcli.experiment._train_into`` (in the sweep's process and in its spawned workers).
+``dropcli.experiment.run._train_into`` (in the sweep's process and in its spawned workers).
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ OVERLAP = ["--keep", "0.25,0.5", "--seeds", "2,3"]  # 4 runs, 2 of them in GRID
 TIMING = ("epoch_time", "elapsed")
 COUNTS = Counter()
 
-HOOK = runner_hook("DROPCLI_TRAINING_LOG", "_train_into", """
+HOOK = runner_hook("DROPCLI_TRAINING_LOG", "run._train_into", """
 def wrap(train, log):
     def logged(run_dir, *args, **kwargs):
         fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT)

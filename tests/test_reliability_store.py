@@ -25,7 +25,9 @@ from typer.testing import CliRunner
 from dropcli.cli import app
 from dropcli.errors import RunStoreError
 from dropcli.store.locks import RunBusyError, claim_run
-from dropcli.store.runs import RUN_FILES, atomic_write_text, read_metrics, read_run, run_status, write_json
+from dropcli.store.files import atomic_write_text, read_metrics, write_json
+from dropcli.store.layout import RUN_FILES
+from dropcli.store.runs import read_run, run_status
 from runstore_fixtures import BASE, make_store, params_npz, write_run
 
 runner = CliRunner()
@@ -509,8 +511,8 @@ def _hold(run_dir, root, ready, release):
 
 
 def test_a_run_held_by_another_process_is_refused_by_train(tmp_path, tiny_config):
-    from dropcli.config.schema import load_config
-    from dropcli.experiment import run_id
+    from dropcli.config import load_config
+    from dropcli.experiment.build import run_id
 
     runs = tmp_path / "runs"
     rid = run_id(load_config(tiny_config))
@@ -554,8 +556,8 @@ def test_eval_and_runs_say_what_the_path_is(tmp_path, tiny_config):
 
 
 def test_a_file_where_the_run_folder_goes_is_named(tmp_path, tiny_config):
-    from dropcli.config.schema import load_config
-    from dropcli.experiment import run_id
+    from dropcli.config import load_config
+    from dropcli.experiment.build import run_id
 
     runs = tmp_path / "runs"
     runs.mkdir()

@@ -146,7 +146,8 @@ def test_variants_are_compared_per_keep_prob_paired_by_seed(store):
 def test_a_sweep_without_keep_prob_1_says_it_has_no_baseline(store):
     _, _, no_baseline, _ = store
     text = (no_baseline / "report.md").read_text()
-    assert "no keep_prob = 1 (no dropout) runs to compare with" in text
+    assert "## Verdict\n\n- This sweep has no keep_prob = 1 (no dropout) runs to compare with" in text
+    assert text.count("no keep_prob = 1 (no dropout) runs") == 1  # said once, in the verdict
     assert "| keep_prob | drop rate | Δ" not in text
 
 
@@ -262,6 +263,15 @@ def test_sweep_table_fits_and_keeps_drop_rate_beside_keep_prob(tmp_path, columns
     assert len(re.findall(r"^(inverted|vanilla)\s+0\.5\s+0\.5\s+[01]\s", out, re.M)) == 4
     assert len(re.findall(r"^(inverted|vanilla)\s+1\s+0\s+[01]\s", out, re.M)) == 4
     assert "all: status completed" in " ".join(out.split())
+    # under the table, the verdict: the sentences the sweep's report starts with
+    from dropcli.report.verdict import sweep_verdict
+
+    (sweep,) = (tmp_path / "runs").glob("*-sweep-*")
+    sentences = sweep_verdict(sweep)
+    assert [s.split(",")[0] for s in sentences] == ["With variant=inverted", "With variant=vanilla"]
+    flat = " ".join(out.split())
+    assert flat.index("all: status completed") < flat.index("verdict (paired by seed against keep_prob 1")
+    assert all(f"- {s}" in flat for s in sentences), (sentences, out)
 
 
 def test_train_summary_shows_variant_normalization_and_seed(tmp_path):

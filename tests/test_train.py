@@ -6,7 +6,7 @@ import warnings
 import numpy as np
 import pytest
 
-from dropcli.config.schema import default_config
+from dropcli.config import Config
 from dropcli.data.load import load_data
 from dropcli.nn import FullyConnectedNet, streams
 from dropcli.nn.step import TrainStep
@@ -17,7 +17,7 @@ TIMING = ("epoch_time", "elapsed")
 
 def run(keep=0.5, seed=0, epochs=3, num_train=200, **kw):
     rngs = streams(seed)
-    cfg = default_config().data.model_copy(update={"num_train": num_train, "num_val": 100})
+    cfg = Config().data.model_copy(update={"num_train": num_train, "num_val": 100})
     data = load_data(cfg, rngs["data"])
     net = FullyConnectedNet([64, 64], input_dim=data.input_dim, num_classes=10, keep_prob=keep,
                             weight_scale="he", seed=seed)
@@ -65,7 +65,7 @@ def test_each_epoch_visits_every_example_once(monkeypatch):
     monkeypatch.setattr(TrainStep, "__call__", lambda self, X, y, idx, *a, **kw: (seen.append(X[idx]),
                                                                                   real(self, X, y, idx, *a, **kw))[1])
     rngs = streams(0)
-    data = load_data(default_config().data.model_copy(update={"num_train": 130, "num_val": 50}), rngs["data"])
+    data = load_data(Config().data.model_copy(update={"num_train": 130, "num_val": 50}), rngs["data"])
     net = FullyConnectedNet([16], input_dim=64, num_classes=10, seed=0)
     fit(net, data, TrainSettings(epochs=2, batch_size=50), order_rng=rngs["order"], dropout_rng=rngs["dropout"],
         eval_rng=rngs["eval"])
@@ -93,7 +93,7 @@ def test_records_have_every_field_and_epoch_zero():
 
 def test_net_ends_with_best_params():
     net, history, records = run(epochs=4)
-    data = load_data(default_config().data.model_copy(update={"num_train": 200, "num_val": 100}), streams(0)["data"])
+    data = load_data(Config().data.model_copy(update={"num_train": 200, "num_val": 100}), streams(0)["data"])
     acc, _ = evaluate(net, data.X_val, data.y_val)
     assert acc == history.best_val_acc == max(r["val_acc"] for r in records)
 
@@ -110,7 +110,7 @@ def test_a_step_that_blows_the_weights_up_ends_the_run_diverged_in_its_epoch(dia
     non-finite one: the run diverged in epoch 1 (it used to fail with an OverflowError in
     the diagnostics, or to keep the blown-up epoch as the best)."""
     rngs = streams(0)
-    data = load_data(default_config().data.model_copy(update={"num_train": 200, "num_val": 100}), rngs["data"],
+    data = load_data(Config().data.model_copy(update={"num_train": 200, "num_val": 100}), rngs["data"],
                      dtype=np.float64)
     net = FullyConnectedNet([32], input_dim=64, num_classes=10, weight_scale="he", dtype=np.float64, seed=0)
     initial = {k: v.copy() for k, v in net.params.items()}
@@ -131,7 +131,7 @@ def test_a_step_that_blows_the_weights_up_ends_the_run_diverged_in_its_epoch(dia
 def test_evaluating_a_net_with_huge_weights_gives_its_loss_without_warnings():
     net, _, _ = run(epochs=1)
     net.params = {k: v * 1e30 for k, v in net.params.items()}  # float32: the scores overflow
-    data = load_data(default_config().data.model_copy(update={"num_train": 200, "num_val": 100}), streams(0)["data"])
+    data = load_data(Config().data.model_copy(update={"num_train": 200, "num_val": 100}), streams(0)["data"])
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         acc, loss = evaluate(net, data.X_val, data.y_val)
@@ -147,7 +147,7 @@ def test_learning_rate_decays_after_each_epoch():
 
 def test_evaluate_in_batches_equals_one_batch():
     net, _, _ = run(epochs=1)
-    data = load_data(default_config().data.model_copy(update={"num_train": 200, "num_val": 100}), streams(0)["data"])
+    data = load_data(Config().data.model_copy(update={"num_train": 200, "num_val": 100}), streams(0)["data"])
     assert evaluate(net, data.X_train, data.y_train, batch_size=7) == pytest.approx(
         evaluate(net, data.X_train, data.y_train, batch_size=1000), rel=1e-6)
 
@@ -156,7 +156,7 @@ def test_float32_and_float64_reach_the_same_accuracy():
     accs = {}
     for dtype in (np.float32, np.float64):
         rngs = streams(0)
-        data = load_data(default_config().data.model_copy(update={"num_train": 1000}), rngs["data"], dtype=dtype)
+        data = load_data(Config().data.model_copy(update={"num_train": 1000}), rngs["data"], dtype=dtype)
         net = FullyConnectedNet([128], input_dim=64, num_classes=10, keep_prob=0.5, weight_scale="he",
                                 dtype=dtype, seed=0)
         h = fit(net, data, TrainSettings(epochs=5), order_rng=rngs["order"], dropout_rng=rngs["dropout"],
@@ -194,7 +194,7 @@ def test_with_batchnorm_a_one_row_remainder_joins_the_batch_before(monkeypatch):
     monkeypatch.setattr(TrainStep, "__call__", lambda self, X, y, idx, *a, **kw: (sizes.append(len(idx)),
                                                                                   real(self, X, y, idx, *a, **kw))[1])
     rngs = streams(0)
-    data = load_data(default_config().data.model_copy(update={"num_train": 101, "num_val": 50}), rngs["data"])
+    data = load_data(Config().data.model_copy(update={"num_train": 101, "num_val": 50}), rngs["data"])
     for norm, expected in ((None, [50, 50, 1]), ("batchnorm", [50, 51])):
         sizes.clear()
         net = FullyConnectedNet([16], input_dim=64, num_classes=10, normalization=norm, seed=0)
@@ -209,9 +209,9 @@ def test_with_batchnorm_a_one_row_remainder_joins_the_batch_before(monkeypatch):
 def test_meta_json_names_each_random_stream_so_it_can_be_rebuilt(tmp_path):
     import json
 
-    from dropcli.experiment import train_run
+    from dropcli.experiment.run import train_run
 
-    config = default_config().model_copy(update={"seed": 3})
+    config = Config().model_copy(update={"seed": 3})
     config = config.model_copy(update={"train": config.train.model_copy(update={"epochs": 1})})
     summary = train_run(config, tmp_path)
     meta = json.loads((tmp_path / summary["run_id"] / "meta.json").read_text())

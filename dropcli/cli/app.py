@@ -1,23 +1,20 @@
-"""The command line: parse, make one library call, render with rich.
+"""What every command shares: the app, the options, the consoles, errors as one line.
 
-No NumPy here, and library modules are imported inside the commands, so that
-``dropcli --help`` starts fast. Bad input of any kind (library ``DropcliError``, a file
-the OS refuses, a usage error) becomes one red line on stderr and exit code 2; a run
-that failed or diverged exits 1. Ctrl-C or SIGTERM interrupts (runs marked
-``interrupted``, exit 130 and one line, whenever it comes: while loading, parsing or
-shutting down too); a second one ends the process at once (runs read ``crashed``).
-
-This module holds the app, the options and helpers the commands share, error handling
-and ``main``; the commands live in ``cli_train``, ``cli_sweep``, ``cli_check``,
-``cli_runs`` (eval, plot, runs) and ``cli_data``.
+A command parses its arguments, makes one library call and renders the result with rich.
+No NumPy here: modules that import it (or pydantic, matplotlib) are imported inside the
+commands, so that ``dropcli --help`` starts fast. Bad input of any kind (library
+``DropcliError``, a file the OS refuses, a usage error) becomes one red line on stderr and
+exit code 2; a run that failed or diverged exits 1. Ctrl-C or SIGTERM interrupts (runs
+marked ``interrupted``, exit 130 and one line, whenever it comes: while loading, parsing or
+shutting down too); a second one ends the process at once (runs read ``crashed``): see
+``main``. The commands live in ``train``, ``sweep``, ``check``, ``runs`` (eval, plot, runs)
+and ``data``; the tables they print in ``tables``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
-import os
-import re
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -27,6 +24,8 @@ from rich.console import Console
 from rich.text import Text
 from typer.core import TyperGroup
 
+from dropcli.errors import DropcliError
+from dropcli.report.format import pct as format_pct
 from dropcli.version import __version__
 
 try:  # typer >= 0.24 carries its own copy of click
@@ -80,8 +79,6 @@ def handle_errors(command):
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
-        from dropcli.errors import DropcliError
-
         try:
             return command(*args, **kwargs)
         except DropcliError as e:
@@ -175,88 +172,36 @@ SetOpt = Annotated[
 ]
 
 
-def config_from_args(config_path: Optional[Path], overrides, name=None):
-    from dropcli.config.schema import apply_overrides, default_config, load_config, with_values
+@contextlib.contextmanager
+def config_located(config_path: Optional[Path], given: dict):
+    """An error about a setting raised once the config is read (by the data loader:
+    ``data.num_train: 5000 is more than ...``, its ``key`` the setting) says where the setting
+    was set, as config errors do: the flag that set it (``given``: key -> "--set", "--keep",
+    ...), else the config file's line (a sweep axis first), else nothing (a default)."""
+    try:
+        yield
+    except DropcliError as e:
+        if e.key is None:
+            raise
+        from dropcli.config.yaml_io import key_line  # imports pydantic: only when there is an error to place
 
-    check_set_keys(overrides, {"name": f"--name {name}"} if name is not None else {})
-    config = load_config(config_path) if config_path is not None else default_config()
-    if overrides:
-        config = apply_overrides(config, overrides)
-    if name is not None:  # a name is a string, not YAML: --name 1e3 or --name yes mean those characters
-        config = with_values(config, {"name": name}, source="--name")
-    return config
-
-
-def check_set_keys(items, flags: dict) -> None:
-    """Each ``--set`` key at most once, and none that a flag sets too (``flags``: key ->
-    the flag as given, e.g. ``{"seed": "--seeds 0,1"}``): which should win is the user's call."""
-    from dropcli.errors import ConfigError
-
-    seen = {}
-    for item in items or ():
-        key, equals, _ = item.partition("=")
-        key = key.strip()
-        if not equals or not key:
-            continue  # malformed: the parser says so
-        if key in seen:
-            raise ConfigError(f"--set {seen[key]} and --set {item} both set {key}; give it once")
-        if key in flags:
-            raise ConfigError(f"{flags[key]} and --set {item} both set {key}; give one of them")
-        seen[key] = item
-
-
-def set_keys(items) -> dict:
-    """The keys the ``--set`` items name, each mapped to "--set" (for ``config_located``)."""
-    return {item.partition("=")[0].strip(): "--set" for item in items or ()}
+        line = None if e.key in given or config_path is None else key_line(config_path, e.key)
+        where = given.get(e.key) or (line and f"{config_path}:{line}:")
+        if not where:
+            raise
+        raise type(e)(f"{where} {e}", key=e.key) from None
 
 
 @contextlib.contextmanager
-def config_located(config_path: Optional[Path], given: dict):
-    """An error about a config key raised once the config is read (by the data loader:
-    ``data.num_train: 5000 is more than ...``) says where the key was set, as config
-    errors do: the flag that set it (``given``: key -> "--set", "--keep", ...), else the
-    config file's line (a sweep axis first), else nothing (a default)."""
-    from dropcli.errors import ConfigError, DataError
-
+def stopping(progress):
+    """Stop ``progress`` (a rich Progress) on the way out, if it started: one that never
+    started (input that failed early) would still print a blank line."""
     try:
-        yield
-    except (ConfigError, DataError) as e:
-        key = re.match(r"(?:data|model|dropout|train)\.[a-z_]+(?=[: ])", str(e))
-        where = key and (given.get(key[0]) or _file_line(config_path, key[0]))
-        if not where:
-            raise
-        raise type(e)(f"{where} {e}") from None
+        yield progress
+    finally:
+        if progress.live.is_started:
+            progress.stop()
 
 
-def _file_line(config_path: Optional[Path], key: str) -> str | None:
-    """``FILE:LINE:`` of ``key`` in the config file (as a sweep axis, else as a setting)."""
-    from dropcli.config.yaml_io import line_at, parse_yaml
-
-    if config_path is None:
-        return None
-    try:
-        data, root = parse_yaml(config_path.read_text(encoding="utf-8"), str(config_path))
-    except Exception:  # it was read a moment ago; if it changed since, name no line
-        return None
-    for loc in (("sweep", key), tuple(key.split("."))):
-        node = data
-        for part in loc:
-            node = node.get(part) if isinstance(node, dict) else None
-        if node is not None:
-            return f"{config_path}:{line_at(root, loc)}:"
-    return None
-
-
-def pct(x):
-    return "-" if x is None else f"{100 * x:.1f}%"
-
-
-def check_runs_dir(runs_dir: Path) -> None:
-    """A runs folder that cannot be one fails before anything is shown or written."""
-    from dropcli.errors import RunStoreError
-
-    for path in (runs_dir, *runs_dir.parents):
-        if path.exists():
-            if not path.is_dir():
-                raise RunStoreError(f"{runs_dir}: cannot be a runs folder ({path} is a file)")
-            return
+# Percentages as the CLI shows them: one decimal and a % sign (reports: two, in % columns).
+pct = functools.partial(format_pct, digits=1, unit="%")

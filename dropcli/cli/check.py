@@ -1,7 +1,4 @@
-"""``dropcli check``: dropout's expectations and every gradient, checked numerically.
-
-Registered in ``cli.py``; like the rest of the CLI, nothing heavy at import.
-"""
+"""``dropcli check``: dropout's expectations and every gradient, checked numerically."""
 
 from __future__ import annotations
 
@@ -14,11 +11,11 @@ from rich.table import Table
 from rich.text import Text
 
 from dropcli.cli.app import EXIT_RUN_FAILED, RunsDir, app, err, handle_errors, out
+from dropcli.config.vocabulary import VARIANTS
+from dropcli.errors import ConfigError
 
 
 def _floats(flag, text):
-    from dropcli.errors import ConfigError
-
     try:
         values = [float(v) for v in text.split(",") if v.strip()]
     except ValueError:
@@ -30,8 +27,6 @@ def _floats(flag, text):
 
 
 def _choices(flag, text, allowed):
-    from dropcli.errors import ConfigError
-
     values = [v.strip() for v in text.split(",") if v.strip()]
     bad = [v for v in values if v not in allowed]
     if not values or bad:
@@ -43,8 +38,7 @@ def _choices(flag, text, allowed):
 @handle_errors
 def check(
     keep: Annotated[str, typer.Option("--keep", help="keep_prob values to check.")] = "0.25,0.4,0.7",
-    variant: Annotated[str, typer.Option("--variant", help="Dropout variants to check.")] = (
-        "inverted,vanilla,gaussian,dropconnect"),
+    variant: Annotated[str, typer.Option("--variant", help="Dropout variants to check.")] = ",".join(VARIANTS),
     seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of the input and the masks.")] = 0,
     runs_dir: RunsDir = Path("runs"),
 ):
@@ -58,25 +52,38 @@ def check(
 
     Example:  dropcli check --keep 0.25,0.4,0.7 --variant gaussian,dropconnect
     """
-    from dropcli.report.check import new_check_dir, write_check_report
     from dropcli.evidence.checks import run_checks
-    from dropcli.config.schema import VARIANTS
+    from dropcli.report.check import new_check_dir, write_check_report
 
     keeps = _floats("--keep", keep)
     variants = _choices("--variant", variant, VARIANTS)
     with err.status("checking expectations and gradients..."):
         results = run_checks(keeps, variants, seed)
+    _print_expectations(results["expectation"])
+    _print_gradient_summary(results["gradients"])
+    for r in results["expectation"]:
+        for line in r["failures"]:
+            out.print(Text(f"FAIL {line}", style="red"))
+    folder = new_check_dir(runs_dir)
+    write_check_report(results, folder)
+    out.print(f"report: {folder / 'report.md'}", markup=False, soft_wrap=True)
+    if not results["pass"]:
+        raise typer.Exit(EXIT_RUN_FAILED)
 
-    # One row per predicted quantity: narrow enough for an 80-column terminal (one space between columns).
+
+_QUANTITIES = {"train_mean": "train mean", "train_var": "train variance", "test_mean": "test mean",
+               "dropped_fraction": "fraction dropped"}
+
+
+def _print_expectations(expectation: list[dict]) -> None:
+    """One row per predicted quantity: narrow enough for an 80-column terminal (one space between columns)."""
     table = Table(title="dropout check on x = N(0,1) + 10 (z: deviation in standard errors)",
                   box=None, pad_edge=False, padding=(0, 0, 0, 1), header_style="bold underline")
     for col in ("variant", "keep", "drop", "input mean", "quantity", "measured", "predicted", "z", "ok"):
         table.add_column(col, justify="left" if col in ("variant", "quantity") else "right", no_wrap=True)
-    labels = {"train_mean": "train mean", "train_var": "train variance", "test_mean": "test mean",
-              "dropped_fraction": "fraction dropped"}
-    for r in results["expectation"]:
+    for r in expectation:
         first = True
-        for key, label in labels.items():
+        for key, label in _QUANTITIES.items():
             q = r.get(key)
             if not q or q.get("applicable", True) is False:
                 continue
@@ -87,15 +94,6 @@ def check(
             )
             first = False
     out.print(table)
-    _print_gradient_summary(results["gradients"])
-    for r in results["expectation"]:
-        for line in r["failures"]:
-            out.print(Text(f"FAIL {line}", style="red"))
-    folder = new_check_dir(runs_dir)
-    write_check_report(results, folder)
-    out.print(f"report: {folder / 'report.md'}", markup=False, soft_wrap=True)
-    if not results["pass"]:
-        raise typer.Exit(EXIT_RUN_FAILED)
 
 
 def _print_gradient_summary(grads: list[dict]) -> None:

@@ -1,19 +1,23 @@
 """``dropcli data``: which datasets are here, fetch one, describe one.
 
-A typer sub-app, registered in ``cli.py`` with ``app.add_typer(data_app, name="data")``.
-Like the rest of the CLI: parse, one library call, render; nothing heavy at import.
+A typer sub-app, registered on the main app as ``dropcli data`` by ``dropcli.cli.main``.
+Its choices come from the config's vocabulary (every ``data.dataset``) and from the data
+catalog (the downloadable ones), both importable without NumPy.
 """
 
 from __future__ import annotations
 
-import functools
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
+
+from dropcli.cli.app import err, handle_errors, out, stopping
+from dropcli.config.vocabulary import DATASETS
+from dropcli.data.catalog import CATALOG
+from dropcli.errors import DataError
 
 data_app = typer.Typer(
     help="Datasets: list what is here, fetch one (a verified download), describe one.\n\n"
@@ -22,34 +26,20 @@ data_app = typer.Typer(
     no_args_is_help=True,
     rich_markup_mode="rich",
 )
-out = Console()
-err = Console(stderr=True)
 
 
-class Downloadable(str, Enum):  # dropcli.data.datasets.CATALOG, spelled out so --help imports no numpy
-    mnist = "mnist"
-    fashion_mnist = "fashion-mnist"
-    cifar10 = "cifar10"
+def _enum(name: str, values) -> type[Enum]:
+    """A str Enum of ``values`` for typer (member names are identifiers: fashion_mnist)."""
+    return Enum(name, {v.replace("-", "_"): v for v in values}, type=str)
 
 
-class Dataset(str, Enum):  # the values of data.dataset
-    digits = "digits"
-    mnist = "mnist"
-    fashion_mnist = "fashion-mnist"
-    cifar10 = "cifar10"
-    npz = "npz"
+def _or(values) -> str:
+    """``a, b or c``."""
+    return f"{', '.join(values[:-1])} or {values[-1]}"
 
 
-def _handled(command):
-    """``cli.handle_errors``, looked up when the command runs (cli.py imports this module)."""
-
-    @functools.wraps(command)
-    def wrapper(*args, **kwargs):
-        from dropcli.cli.app import handle_errors
-
-        return handle_errors(command)(*args, **kwargs)
-
-    return wrapper
+Dataset = _enum("Dataset", DATASETS)  # the values of data.dataset
+Downloadable = _enum("Downloadable", CATALOG)  # those dropcli can download
 
 
 def _size(n: int) -> str:
@@ -61,13 +51,13 @@ def _size(n: int) -> str:
 
 
 @data_app.command("list")
-@_handled
+@handle_errors
 def list_():
     """List the datasets and which of them are in the cache folder.
 
     Example:  dropcli data list
     """
-    from dropcli.data.datasets import CATALOG, NAMES, data_dir, status
+    from dropcli.data.datasets import BUILT_IN, NAMES, data_dir, status
 
     table = Table(title=f"datasets (cache folder {data_dir()})")
     for col in ("dataset", "what", "here", "download"):
@@ -76,7 +66,7 @@ def list_():
         if name in CATALOG:
             here, size = status(name)["state"], _size(CATALOG[name].download_size)
         else:
-            here, size = ("built in", "-") if name == "digits" else ("data.path", "-")
+            here, size = ("built in", "-") if name in BUILT_IN else ("data.path", "-")
         style = {"decoded": "green", "downloaded": "green", "partial": "yellow"}.get(here, "")
         table.add_row(name, what, f"[{style}]{here}[/]" if style else here, size)
     out.print(table)
@@ -84,9 +74,9 @@ def list_():
 
 
 @data_app.command()
-@_handled
+@handle_errors
 def fetch(
-    name: Annotated[Downloadable, typer.Argument(metavar="NAME", help="mnist, fashion-mnist or cifar10.")],
+    name: Annotated[Downloadable, typer.Argument(metavar="NAME", help=f"{_or(list(CATALOG))}.")],
 ):
     """Download a dataset into the cache folder, check its SHA-256 and decode it once.
 
@@ -108,11 +98,8 @@ def fetch(
             tasks[file] = progress.add_task(file, total=total)
         progress.update(tasks[file], completed=done, total=total)
 
-    try:
+    with stopping(progress):
         loaded = fetch_dataset(name.value, progress=on_progress)
-    finally:
-        if tasks:  # stopping a bar that never started prints an empty line
-            progress.stop()
     how = {"download": "downloaded and checked", "cache": "already in the cache folder"}[loaded.located.origin]
     out.print(f"{name.value}: {how}: {', '.join(str(p) for p in loaded.located.paths)}")
     a = loaded.arrays
@@ -121,9 +108,9 @@ def fetch(
 
 
 @data_app.command()
-@_handled
+@handle_errors
 def info(
-    name: Annotated[Dataset, typer.Argument(metavar="NAME", help="digits, mnist, fashion-mnist, cifar10 or npz.")],
+    name: Annotated[Dataset, typer.Argument(metavar="NAME", help=f"{_or(DATASETS)}.")],
     path: Annotated[Optional[Path], typer.Option(
         "--path", help="Read this copy (what data.path would be) and show its splits.")] = None,
 ):
@@ -133,15 +120,14 @@ def info(
 
     Example:  dropcli data info npz --path my_arrays.npz
     """
+    from dropcli.data.datasets import BUILT_IN, NAMES, status
     from dropcli.data.load import inspect_data
-    from dropcli.data.datasets import CATALOG, NAMES, status
-    from dropcli.errors import DataError
 
-    if name.value == "digits" and path is not None:
-        raise DataError(f"--path: digits is built in and reads no file, so {path} would be ignored; "
+    if name.value in BUILT_IN and path is not None:
+        raise DataError(f"--path: {name.value} is built in and reads no file, so {path} would be ignored; "
                         f"--path is for npz, mnist, fashion-mnist and cifar10")
     # read (and validate) first, so that a bad file is the only thing printed
-    found = inspect_data(name.value, path) if path is not None or name.value == "digits" else None
+    found = inspect_data(name.value, path) if path is not None or name.value in BUILT_IN else None
     out.print(f"[bold]{name.value}[/]: {NAMES[name.value]}")
     if name.value in CATALOG:
         spec, st = CATALOG[name.value], status(name.value)
@@ -153,11 +139,29 @@ def info(
         for file, local in st["files"]:  # full hashes, one per line, so they can be compared by hand
             out.print(f"  {file.name}  {_size(file.size)}  sha256 {file.sha256}  "
                       f"{'here' if local else 'missing'}", soft_wrap=True, highlight=False)
+    elif name.value == "mnist1d":
+        _print_mnist1d_provenance()
     elif name.value == "npz" and path is None:
         out.print("give your file as data.path; it holds X_train, y_train, X_val, y_val [, X_test, y_test], "
                   "or X, y (split 80/10/10 by the seed); see the splits with --path FILE")
     if found is not None:
         _print_splits(name.value, path, found)
+
+
+def _print_mnist1d_provenance():
+    """The credit, the generator that made the shipped arrays, the split, and the arrays' digest."""
+    from dropcli.data import mnist1d
+
+    record, digest = mnist1d.provenance(), mnist1d.array_digest(mnist1d.read_arrays())
+    generator, split = record["generator"], record["split"]
+    out.print(f"source: {record['source']} (licence {record['license']})\nreference: {record['reference']}")
+    out.print(f"generated with the reference generator {generator['package']} {generator['version']}: "
+              f"{generator['call']}, seed {record['args']['seed']}, X rounded to float32 (dropcli's "
+              f"scripts/make_mnist1d.py)")
+    out.print(f"splits: train = {split['train']}, validation = {split['val']}, test = {split['test']}; "
+              f"the same for every seed")
+    same = "as recorded" if digest == record["sha256"] else f"recorded: {record['sha256']}"
+    out.print(f"arrays: sha256 {digest} ({same})", soft_wrap=True, highlight=False)
 
 
 def _print_splits(name: str, path: Optional[Path], found: dict):

@@ -1,8 +1,5 @@
 """Commands that read stored runs: ``dropcli eval`` (Monte-Carlo dropout on one run),
-``dropcli plot`` (figures and reports), ``dropcli runs`` (the list).
-
-Registered in ``cli.py``; like the rest of the CLI, nothing heavy at import.
-"""
+``dropcli plot`` (figures and reports), ``dropcli runs`` (the list)."""
 
 from __future__ import annotations
 
@@ -10,75 +7,14 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich import box
-from rich.table import Table
 from rich.text import Text
 
 from dropcli.cli.app import app, err, handle_errors, out, pct
-
-
-# --- tables that fit the terminal without cutting a cell ----------------------------------
-
-
-def print_table(heading: str, header: list[str], rows: list[list], *, same=(), droppable=(), right=()) -> None:
-    """Print ``heading`` and a table of ``rows`` (str or Text cells) whose cells are never
-    cut: a run id must stay whole to be copied into `dropcli eval`.
-
-    Columns named in ``same`` whose cells are equal in every row are left out and named
-    in the heading instead ("all: variant inverted"). If the table is wider than the
-    terminal, its headers wrap between words, then the columns named in ``droppable`` are
-    left out, in that order; a table still too wide is printed whole (the terminal wraps
-    its lines) rather than cut. ``right``: the columns aligned right (numbers).
-    """
-    rows = [[c if isinstance(c, Text) else Text(str(c)) for c in row] for row in rows]
-    shown = list(range(len(header)))
-    notes = []
-    for i, name in enumerate(header):
-        if name in same and rows and len({r[i].plain for r in rows}) == 1:
-            shown.remove(i)
-            notes.append(f"{name} {rows[0][i].plain}")
-    if notes:
-        heading += f"; all: {', '.join(notes)}"
-    table = _table(header, rows, shown, wrap_headers=False, right=right)
-    if _width(table) > out.width:
-        table = _table(header, rows, shown, wrap_headers=True, right=right)
-    for name in droppable:
-        if _width(table) <= out.width:
-            break
-        if name in header and header.index(name) in shown:
-            shown.remove(header.index(name))
-            table = _table(header, rows, shown, wrap_headers=True, right=right)
-    out.print(heading, markup=False, highlight=False)
-    width = _width(table)
-    if width <= out.width:
-        out.print(table)
-    else:  # nothing more to leave out: print it whole (the terminal wraps its lines)
-        from rich.console import Console
-
-        Console(file=out.file, width=width, force_terminal=out.is_terminal, color_system=out.color_system).print(table)
-
-
-def _table(header, rows, shown, *, wrap_headers, right=()) -> Table:
-    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True)
-    for i in shown:
-        head = max(map(len, header[i].split())) if wrap_headers else len(header[i])
-        table.add_column(header[i], width=max([head] + [r[i].cell_len for r in rows]),
-                         justify="right" if header[i] in right else "left")
-    for r in rows:
-        table.add_row(*[r[i] for i in shown])
-    return table
-
-
-def _width(table: Table) -> int:
-    from rich.measure import Measurement
-
-    return Measurement.get(out, out.options.update_width(10_000), table).maximum
-
-
-def status_text(status) -> Text:
-    style = {"completed": "green", "running": "yellow", "pending": "yellow"}.get(status, "red")
-    return Text(str(status), style=style)
-
+from dropcli.cli.tables import print_table, status_text
+from dropcli.errors import ConfigError
+from dropcli.report.format import plural
+from dropcli.store.layout import MC_EVAL_FILE
+from dropcli.store.listing import check_run_dir, list_runs
 
 MAX_T, MAX_REPEATS = 10_000, 1000  # stochastic passes per average, repeats per T: more would run for days
 
@@ -102,22 +38,36 @@ def eval_(
 
     Example:  dropcli eval runs/digits-1a2b3c4d --mc 1,10,50,100 --repeats 5
     """
-    from dropcli.errors import ConfigError
-    from dropcli.evidence.mc_eval import evaluate_run
+    from dropcli.experiment.evaluate import evaluate_run
+    from dropcli.report.figures.mc_eval import MC_EVAL_PNG, plot_mc_eval
 
+    ts = _passes(mc)
+    check_run_dir(run)
+    with err.status(Text(f"evaluating {run.name}...")):
+        result = evaluate_run(run, ts, repeats, seed)
+        figure = None if result is None else plot_mc_eval(result, run / MC_EVAL_PNG)
+    if result is None:
+        out.print("no dropout layers (keep_prob 1, input keep_prob 1): Monte-Carlo averaging equals weight scaling; "
+                  "nothing to compare", markup=False, highlight=False, soft_wrap=True)
+        return
+    _print_eval(result, repeats)
+    out.print("\nwrote")
+    for path in (run / MC_EVAL_FILE, figure):
+        out.print(f"  {path}", markup=False, highlight=False, soft_wrap=True)
+
+
+def _passes(mc: str) -> list[int]:
+    """``--mc 1,10,100``: the numbers T, sorted, each in 1..MAX_T."""
     try:
         ts = sorted({int(t) for t in mc.split(",") if t.strip()})
     except ValueError:
         raise ConfigError(f"--mc {mc}: expected whole numbers separated by commas, e.g. 1,10,100") from None
     if not ts or ts[0] < 1 or ts[-1] > MAX_T:
         raise ConfigError(f"--mc {mc}: every T must be between 1 and {MAX_T}")
-    check_run_dir(run)
-    with err.status(Text(f"evaluating {run.name}...")):
-        result = evaluate_run(run, ts, repeats, seed)
-    if result is None:
-        out.print("no dropout layers (keep_prob 1, input keep_prob 1): Monte-Carlo averaging equals weight scaling; "
-                  "nothing to compare", markup=False, highlight=False, soft_wrap=True)
-        return
+    return ts
+
+
+def _print_eval(result: dict, repeats: int) -> None:
     out.print(f"run {result['run_id']}: {result['variant']} dropout, keep_prob {result['keep_prob']:g} (drop rate "
               f"{result['drop_rate']:.3g}), input keep_prob {result['input_keep_prob']:g}", markup=False)
     out.print(f"weight scaling: one deterministic test-time pass of the best-val checkpoint (params.npz, epoch "
@@ -133,31 +83,14 @@ def eval_(
             out.print(f"predictive entropy (T={result['ts'][-1]}): right {e['mean_entropy_correct']:.3f}, "
                       f"wrong {e['mean_entropy_wrong']:.3f} nats; AUROC of entropy for errors "
                       f"{e['auroc_entropy_vs_error']:.3f} ({e['errors']} errors of {e['examples']})")
-    out.print("\nwrote")
-    for path in (run / "mc_eval.json", run / "mc_eval.png"):
-        out.print(f"  {path}", markup=False, highlight=False, soft_wrap=True)
-
-
-def check_run_dir(run: Path) -> None:
-    """RunStoreError (one line) unless ``run`` is a run folder, saying what it is instead."""
-    from dropcli.errors import RunStoreError
-    from dropcli.store.runs import is_run_dir, is_sweep_dir
-
-    if is_run_dir(run):
-        return
-    if not run.exists():
-        raise RunStoreError(f"{run}: no such folder")
-    if not run.is_dir():
-        raise RunStoreError(f"{run}: not a run folder but a file; give the folder that holds it"
-                            + (f" (dropcli eval {run.parent})" if is_run_dir(run.parent) else ""))
-    what = "a sweep folder" if is_sweep_dir(run) else "not a run folder (no config.yaml)"
-    raise RunStoreError(f"{run}: {what}; give one of the run folders that `dropcli runs` lists")
 
 
 def _ci(m: dict) -> str:
+    """The 95% CI's half-width, two decimals like the reports; an interval of 0.00 says the
+    repeats all agreed, so it says so."""
     if m["ci95"] is None:
         return "-"
-    ci = f"{100 * m['ci95']:.2f}"
+    ci = pct(m["ci95"], digits=2, unit="")
     return f"±{ci}%" + (f" (all {m['n']} tied)" if ci == "0.00" else "")
 
 
@@ -171,7 +104,6 @@ def plot(
     Example:  dropcli plot runs/   (then open runs/report.html)
     """
     from dropcli.report.plot import plot_all
-    from dropcli.report.format import plural
 
     result = plot_all(runs_dir)
     for warning in result.warnings:
@@ -201,56 +133,19 @@ def runs(
 
     Example:  dropcli runs runs/
     """
-    from dropcli.errors import RunStoreError
-    from dropcli.report.format import plural
-    from dropcli.store.runs import find_runs, is_run_dir, read_run
-
-    if not runs_dir.is_dir():
-        raise RunStoreError(f"{runs_dir}: {'not a folder' if runs_dir.exists() else 'no such folder'}")
-    if is_run_dir(runs_dir):
-        raise RunStoreError(f"{runs_dir}: this is a run folder; list the runs folder that holds it "
-                            f"(dropcli runs {runs_dir.resolve().parent})")
-    paths = find_runs(runs_dir)
-    if not paths:
-        raise RunStoreError(f"{runs_dir}: no runs found (run `dropcli train` or `dropcli sweep` first)")
-    folders: dict[Path, list[Path]] = {}  # a sweep (or runs_dir, for single runs) -> its runs
-    for path in paths:
-        folders.setdefault(path.parent, []).append(path)
+    groups, warnings = list_runs(runs_dir)
     header = ["run", "status", "keep_prob", "drop rate", "variant", "norm", "seed", "epochs", "final val",
               "best val", "time"]
-    warnings = []
-    for n, (folder, members) in enumerate(folders.items()):
-        rows = []
-        for path in members if folder == runs_dir else _grid_order(folder, members):
-            try:
-                r = read_run(path)
-            except RunStoreError as e:
-                warnings.append(str(e))
-                rows.append([path.name, status_text("unreadable"), *["-"] * 9])
-                continue
-            warnings += r.warnings
-            rows.append([path.name, status_text(r.status), *_run_cells(r)])
-        what = f"single runs in {runs_dir}" if folder == runs_dir else f"sweep {folder.name}"
+    for n, group in enumerate(groups):
+        rows = [[path.name, status_text("unreadable"), *["-"] * 9] if r is None else
+                [path.name, status_text(r.status), *_run_cells(r)] for path, r in group.runs]
+        what = f"sweep {group.folder.name}" if group.is_sweep else f"single runs in {runs_dir}"
         if n:
             out.print()
         print_table(f"{what}: {plural(len(rows), 'run')}", header, rows, same=("status", "variant", "norm", "epochs"),
                     droppable=("time", "norm", "epochs", "best val"), right=("final val", "best val", "time"))
     for warning in warnings:
         err.print(Text("warning: ", style="yellow") + Text(warning), soft_wrap=True)
-
-
-def _grid_order(sweep_dir: Path, paths: list[Path]) -> list[Path]:
-    """A sweep's runs in the order of its grid (sweep.yaml), any others after them."""
-    import yaml
-
-    from dropcli.store.runs import listed_runs
-
-    try:
-        spec = yaml.safe_load((sweep_dir / "sweep.yaml").read_text(encoding="utf-8"))
-    except (OSError, ValueError, RecursionError, yaml.YAMLError):
-        spec = None  # the runs are still listed, by name
-    order = {run_id: i for i, run_id in enumerate(listed_runs(spec))}
-    return sorted(paths, key=lambda p: (order.get(p.name, len(order)), p.name))
 
 
 def _run_cells(r) -> list[str]:
@@ -265,6 +160,6 @@ def _run_cells(r) -> list[str]:
         f"{keep:g}" if num(keep) else str(keep), f"{1 - keep:.3g}" if num(keep) else "-",
         str(r.value("dropout.variant")), str(r.value("model.normalization")),
         str(r.value("seed")), f"{epoch}/{r.value('train.epochs')}",
-        *[pct(v) if num(v) else "-" for v in (final.get("val_acc"), best.get("val_acc"))],
+        pct(final.get("val_acc")), pct(best.get("val_acc")),
         f"{s['wall_time']:.1f}s" if num(s.get("wall_time")) else "-",
     ]

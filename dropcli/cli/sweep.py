@@ -1,11 +1,10 @@
-"""``dropcli sweep``: run a grid of configs, show its progress, print its table.
-
-Registered in ``cli.py``; like the rest of the CLI, nothing heavy at import.
-"""
+"""``dropcli sweep``: run a grid of configs, show its progress, print its table."""
 
 from __future__ import annotations
 
 import sys
+import textwrap
+from collections import Counter
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -13,9 +12,13 @@ import typer
 from rich.text import Text
 
 from dropcli.cli.app import (
-    EXIT_RUN_FAILED, RunsDir, app, check_runs_dir, check_set_keys, config_from_args, config_located, err,
-    handle_errors, out, pct, printable, say_interrupted, set_keys,
+    EXIT_RUN_FAILED, RunsDir, app, config_located, err, handle_errors, out, pct, printable, say_interrupted,
+    stopping,
 )
+from dropcli.cli.tables import print_table, status_text
+from dropcli.config.vocabulary import NORMALIZATIONS, VARIANTS
+from dropcli.report.format import plural
+from dropcli.store.listing import check_runs_dir
 
 
 def _jobs(value: str) -> int | None:
@@ -35,11 +38,11 @@ def _jobs(value: str) -> int | None:
 @handle_errors
 def sweep(
     config_path: Annotated[
-        Optional[Path], typer.Argument(metavar="[CONFIG]", help="A YAML config; default: the built-in digits config.")
+        Optional[Path], typer.Argument(metavar="[CONFIG]", help="A YAML config; default: the built-in mnist1d config.")
     ] = None,
     keep: Annotated[Optional[str], typer.Option("--keep", help="keep_prob values: --keep 0.25,0.5,1")] = None,
-    variant: Annotated[Optional[str], typer.Option("--variant", help="Dropout variants: --variant inverted,vanilla,gaussian,dropconnect")] = None,
-    norm: Annotated[Optional[str], typer.Option("--norm", help="Normalizations: --norm none,batchnorm,layernorm")] = None,
+    variant: Annotated[Optional[str], typer.Option("--variant", help=f"Dropout variants: --variant {','.join(VARIANTS)}")] = None,
+    norm: Annotated[Optional[str], typer.Option("--norm", help=f"Normalizations: --norm {','.join(NORMALIZATIONS)}")] = None,
     seeds: Annotated[Optional[str], typer.Option("--seeds", help="Seeds (replicates): --seeds 0,1,2")] = None,
     set_: Annotated[
         Optional[list[str]], typer.Option("--set", help="Any axis: --set model.hidden_dims=[100],[200,200] (repeatable).")
@@ -74,91 +77,73 @@ def sweep(
 
     Example:  dropcli sweep --keep 0.25,0.5,1 --seeds 0,1,2 -j 2
     """
-    from dropcli.config.schema import parse_sweep_values, with_sweep
     from dropcli.sweep.executors import make_executor
-    from dropcli.report.format import plural
-    from dropcli.sweep.grid import plan_sweep, run_sweep
+    from dropcli.sweep.flags import sweep_config
+    from dropcli.sweep.grid import plan_sweep
+    from dropcli.sweep.run import run_sweep
+    from dropcli.sweep.summary import summary_rows
+    from dropcli.report.verdict import sweep_verdict
 
-    flags = {"--keep": ("dropout.keep_prob", keep), "--variant": ("dropout.variant", variant),
-             "--norm": ("model.normalization", norm), "--seeds": ("seed", seeds)}
-    check_set_keys(set_, {key: f"{flag} {value}" for flag, (key, value) in flags.items() if value is not None})
-    config = config_from_args(config_path, None)
-    grid = {}
-    for flag, (key, value) in flags.items():
-        if value is not None:
-            grid.update(parse_sweep_values([f"{key}={value}"], source=flag))
-    grid.update(parse_sweep_values(set_ or []))
-    if grid:
-        config = with_sweep(config, grid)
+    flags = {"--keep": keep, "--variant": variant, "--norm": norm, "--seeds": seeds}
+    config, given = sweep_config(config_path, flags, set_)
     check_runs_dir(runs_dir)
     plan = plan_sweep(config, runs_dir)
     executor = make_executor(executor_name, jobs=jobs, scheduler=scheduler)
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    kept = []  # failed or diverged earlier, not run again
-    progress = Progress(
-        TextColumn("[bold]runs"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[last]}"),
-        TimeElapsedColumn(), console=err,
-    )
-    task = progress.add_task("runs", total=len(plan.runs), last="")
-
-    def on_event(kind, run, summary):
-        if kind == "start":  # the data is checked: from here on the sweep writes
-            where = f" on {executor.description}" if executor.description else ""
-            err.print(f"sweep {plan.sweep_id}: {plural(len(plan.runs), 'run')} -> {printable(plan.path)}{where}",
-                      markup=False, soft_wrap=True)
-            progress.start()
-            return
-        status = summary.get("status")
-        if kind == "wait":
-            progress.update(task, last=f"{run.run_id}: another process is training it; waiting")
-            return
-        if kind == "skip" and status != "completed":
-            kept.append(status)
-        val = (summary.get("final") or {}).get("val_acc")
-        label = (f"skipped ({status})" if kind == "skip" else
-                 f"{status}, reused from {summary['reused_from']}" if summary.get("reused_from") else status)
-        progress.update(task, advance=1, last=f"{run.run_id}: {label}, val {pct(val)}")
-        if kind == "done" and status == "failed" and summary.get("reason"):  # why, in one line
-            err.print(Text(f"{run.run_id}: failed: {' '.join(str(summary['reason']).split())}", style="red"),
-                      soft_wrap=True)
-
-    set_by = {**{key: flag for flag, (key, value) in flags.items() if value is not None},
-              **set_keys(set_)}
+    progress = _Progress(plan, executor)
     try:
-        try:
-            with config_located(config_path, set_by):
-                summaries = run_sweep(plan, executor=executor, force=force, retry_failed=retry_failed, argv=sys.argv,
-                                      on_event=on_event)
-        finally:
-            if progress.live.is_started:
-                progress.stop()
+        with stopping(progress.bar), config_located(config_path, given):
+            summaries = run_sweep(plan, executor=executor, force=force, retry_failed=retry_failed, argv=sys.argv,
+                                  on_event=progress.on_event)
     except KeyboardInterrupt:
-        from dropcli.sweep.grid import summary_rows
-
-        counts = {}
-        for row in summary_rows(plan):
-            counts[row["status"]] = counts.get(row["status"], 0) + 1
+        counts = Counter(row["status"] for row in summary_rows(plan))
         done = ", ".join(f"{n} {status}" for status, n in counts.items())
         raise typer.Exit(say_interrupted(
             f"interrupted: {done}; the same command resumes the sweep (completed runs are kept)")) from None
-    _print_sweep_table(plan, summaries)
-    if kept:
-        err.print(f"{plural(len(kept), 'run')} that {' or '.join(sorted(set(kept)))} before "
-                  f"{'was' if len(kept) == 1 else 'were'} not run again (--retry-failed runs them again)",
-                  soft_wrap=True)
-    out.print(f"sweep folder: {printable(plan.path)}", markup=False, soft_wrap=True)
-    runs = printable(plan.path.parent)
-    out.print(f"next: dropcli plot {runs}   (run ids: dropcli runs {runs})", markup=False,
-              soft_wrap=True)
+    _print_sweep_table(plan, summaries, summary_rows(plan))
+    _print_verdict(sweep_verdict(plan.path))
+    _print_next(plan, progress.kept)
     if any(s.get("status") != "completed" for s in summaries):
         raise typer.Exit(EXIT_RUN_FAILED)
 
 
-def _print_sweep_table(plan, summaries):
-    from dropcli.cli.runs import print_table, status_text
-    from dropcli.report.format import plural
+class _Progress:
+    """The sweep's progress bar on stderr, fed ``run_sweep``'s events; it remembers the
+    statuses of the runs kept from before (failed or diverged, not run again)."""
 
+    def __init__(self, plan, executor):
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.plan, self.executor, self.kept = plan, executor, []
+        self.bar = Progress(TextColumn("[bold]runs"), BarColumn(), MofNCompleteColumn(),
+                            TextColumn("{task.fields[last]}"), TimeElapsedColumn(), console=err)
+        self.task = self.bar.add_task("runs", total=len(plan.runs), last="")
+
+    def on_event(self, kind, run, summary):
+        if kind == "start":  # the data is checked: from here on the sweep writes
+            where = f" on {self.executor.description}" if self.executor.description else ""
+            err.print(f"sweep {self.plan.sweep_id}: {plural(len(self.plan.runs), 'run')} -> "
+                      f"{printable(self.plan.path)}{where}", markup=False, soft_wrap=True)
+            self.bar.start()
+            return
+        status = summary.get("status")
+        if kind == "wait":
+            self.bar.update(self.task, last=f"{run.run_id}: another process is training it; waiting")
+            return
+        if kind == "skip" and status != "completed":
+            self.kept.append(status)
+        val = (summary.get("final") or {}).get("val_acc")
+        label = (f"skipped ({status})" if kind == "skip" else
+                 f"{status}, reused from {summary['reused_from']}" if summary.get("reused_from") else status)
+        self.bar.update(self.task, advance=1, last=f"{run.run_id}: {label}, val {pct(val)}")
+        if kind == "done" and status == "failed" and summary.get("reason"):  # why, in one line
+            err.print(Text(f"{run.run_id}: failed: {' '.join(str(summary['reason']).split())}", style="red"),
+                      soft_wrap=True)
+
+
+def _print_sweep_table(plan, summaries: list[dict], rows: list[dict]) -> None:
+    """One row per run: the values that vary, then its numbers (summary.csv's ``rows``, the
+    train-val gap among them) and its status as the sweep reported it (a run that failed
+    before training has nothing on disk)."""
     varying = [k for k, v in plan.axes.items() if len(v) > 1]
     # keep_prob and drop rate side by side, after the other swept values and before seed
     keys = [k for k in varying if k not in ("dropout.keep_prob", "seed")]
@@ -167,20 +152,34 @@ def _print_sweep_table(plan, summaries):
     if "dropout.keep_prob" in varying:
         header.insert(keys.index("dropout.keep_prob") + 1, "drop rate")
     header += ["final val", "best val", "test acc", "train-val gap", "status"]
-    rows = []
-    for run, s in zip(plan.runs, summaries):
-        final, best, test = s.get("final") or {}, s.get("best") or {}, s.get("test") or {}
-        gap = None
-        if final.get("train_acc") is not None and final.get("val_acc") is not None:
-            gap = final["train_acc"] - final["val_acc"]
-        cells = [_value(run.values[k]) for k in keys]
+    cells = []
+    for run, summary, row in zip(plan.runs, summaries, rows):
+        values = [_value(run.values[k]) for k in keys]
         if "dropout.keep_prob" in varying:
-            cells.insert(keys.index("dropout.keep_prob") + 1, f"{1 - run.values['dropout.keep_prob']:.3g}")
-        cells += [pct(final.get("val_acc")), pct(best.get("val_acc")), pct(test.get("acc")), pct(gap),
-                  status_text(s.get("status", "?"))]
-        rows.append(cells)
-    print_table(f"sweep {plan.sweep_id}: {plural(len(rows), 'run')}", header, rows, same=("status",),
+            values.insert(keys.index("dropout.keep_prob") + 1, f"{1 - run.values['dropout.keep_prob']:.3g}")
+        cells.append([*values, *map(pct, (row["final_val_acc"], row["best_val_acc"], row["test_acc"],
+                                          row["train_val_gap"])), status_text(summary.get("status", "?"))])
+    print_table(f"sweep {plan.sweep_id}: {plural(len(cells), 'run')}", header, cells, same=("status",),
                 right=("final val", "best val", "test acc", "train-val gap"))
+
+
+def _print_verdict(sentences: list[str]) -> None:
+    """The sweep's verdict under its table, one sentence per line, wrapped between words."""
+    out.print("verdict (paired by seed against keep_prob 1; the sweep's report explains the rules):", markup=False)
+    for sentence in sentences:  # a hanging indent, so each sentence reads as one item
+        out.print(textwrap.fill(sentence, max(out.width, 40), initial_indent="  - ", subsequent_indent="    "),
+                  markup=False, highlight=False, soft_wrap=True)
+
+
+def _print_next(plan, kept: list[str]) -> None:
+    """The runs kept from before (``kept``: their statuses), where the sweep is, what to run next."""
+    if kept:
+        err.print(f"{plural(len(kept), 'run')} that {' or '.join(sorted(set(kept)))} before "
+                  f"{'was' if len(kept) == 1 else 'were'} not run again (--retry-failed runs them again)",
+                  soft_wrap=True)
+    out.print(f"sweep folder: {printable(plan.path)}", markup=False, soft_wrap=True)
+    runs = printable(plan.path.parent)
+    out.print(f"next: dropcli plot {runs}   (run ids: dropcli runs {runs})", markup=False, soft_wrap=True)
 
 
 def _value(v) -> str:

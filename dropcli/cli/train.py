@@ -1,7 +1,4 @@
-"""``dropcli train``: train one network, store the run, print its summary.
-
-Registered in ``cli.py``; like the rest of the CLI, nothing heavy at import.
-"""
+"""``dropcli train``: train one network, store the run, print its summary."""
 
 from __future__ import annotations
 
@@ -13,9 +10,10 @@ import typer
 from rich.table import Table
 
 from dropcli.cli.app import (
-    EXIT_RUN_FAILED, RunsDir, SetOpt, app, check_runs_dir, config_from_args, config_located, err, handle_errors, out,
-    pct, printable, say_interrupted, set_keys,
+    EXIT_RUN_FAILED, RunsDir, SetOpt, app, config_located, err, handle_errors, out, pct, printable, say_interrupted,
+    stopping,
 )
+from dropcli.store.listing import check_runs_dir
 
 
 @app.command()
@@ -31,45 +29,43 @@ def train(
 
     Example:  dropcli train configs/default.yaml --set dropout.keep_prob=0.8
     """
-    from dropcli.experiment import run_id, train_run
+    from dropcli.config import config_from
+    from dropcli.config.overrides import set_keys
+    from dropcli.experiment.build import run_id
+    from dropcli.experiment.run import train_run
 
-    config = config_from_args(config_path, set_, name)
+    config = config_from(config_path, set_, name)
     check_runs_dir(runs_dir)
-    epochs = config.train.epochs
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    progress = Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[live]}"),
-        TimeElapsedColumn(), console=err,
-    )
-    task = progress.add_task(f"{run_id(config)} epochs", total=epochs, live="")
-
-    def on_record(rec):
-        if rec["kind"] != "epoch":
-            return
-        progress.start()  # on the first record: nothing is shown for input that fails early
-        loss = "-" if rec["train_loss"] is None else f"{rec['train_loss']:.3f}"
-        progress.update(
-            task, completed=rec["epoch"], live=f"loss {loss}  train {pct(rec['train_acc'])}  val {pct(rec['val_acc'])}"
-        )
-
-    def stop_progress():  # a Progress that never started would still print a blank line
-        if progress.live.is_started:
-            progress.stop()
-
+    progress = _Progress(run_id(config), config.train.epochs)
     try:
-        with config_located(config_path, set_keys(set_)):
-            summary = train_run(config, runs_dir, argv=sys.argv, force=force, callback=on_record)
+        with stopping(progress.bar), config_located(config_path, set_keys(set_)):
+            summary = train_run(config, runs_dir, argv=sys.argv, force=force, callback=progress.on_record)
     except KeyboardInterrupt:
-        stop_progress()
         raise typer.Exit(say_interrupted(
             f"interrupted: {printable(runs_dir / run_id(config))} is marked interrupted (what was measured is kept); "
             "the same command trains it again")) from None
-    finally:
-        stop_progress()
     _print_run_summary(summary, runs_dir / summary["run_id"], config)
     if summary.get("status") != "completed":
         raise typer.Exit(EXIT_RUN_FAILED)
+
+
+class _Progress:
+    """The run's progress bar on stderr, one step per epoch record."""
+
+    def __init__(self, run_id: str, epochs: int):
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                            TextColumn("{task.fields[live]}"), TimeElapsedColumn(), console=err)
+        self.task = self.bar.add_task(f"{run_id} epochs", total=epochs, live="")
+
+    def on_record(self, rec):
+        if rec["kind"] != "epoch":
+            return
+        self.bar.start()  # on the first record: nothing is shown for input that fails early
+        loss = "-" if rec["train_loss"] is None else f"{rec['train_loss']:.3f}"
+        self.bar.update(self.task, completed=rec["epoch"],
+                        live=f"loss {loss}  train {pct(rec['train_acc'])}  val {pct(rec['val_acc'])}")
 
 
 def _print_run_summary(summary, path, config):

@@ -6,32 +6,23 @@ integer >= 1, found -3 (and 1 more)``. What a field accepts is read from its sch
 its ``Expect`` marker); an unknown key gets a did-you-mean, and the other names of keep_prob
 (``p``, ``rate``, ``drop_prob``, ...) get the equivalent keep_prob value. A boolean or number
 found where text was expected (``name: no``) gets a hint to quote it.
-
-The schema (``dropcli.config.schema``) imports this module, so it is looked up here when needed.
 """
 
 import datetime
 import difflib
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
 from types import NoneType, UnionType
 from typing import Annotated, Any, Literal, NoReturn, Union, get_args, get_origin
 
 import annotated_types as at
 from pydantic import BaseModel, ValidationError
 
+from dropcli.config.schema import SECTIONS, Config, Expect, config_paths
 from dropcli.errors import ConfigError
 
 Problem = tuple[tuple, str]  # (loc, message), loc as in pydantic: ("model", "hidden_dims", 1)
 QUOTE_IT = "; to mean the text, quote it"  # YAML read `no` as false, `123` as a number; a file adds ": 'no'"
-
-
-@dataclass(frozen=True)
-class Expect:
-    """Annotated marker: how error messages describe what a field accepts."""
-
-    text: str
 
 
 class Invalid(Exception):
@@ -113,8 +104,6 @@ def _field_type(model: type[BaseModel], name: str) -> Any:
 
 def _locate(loc: tuple) -> tuple[Any, tuple]:
     """The schema type at an error loc, and the loc without pydantic's union-member tags."""
-    from dropcli.config.schema import Config
-
     tp, kept = Config, []
     for part in loc:
         base = _unwrap(tp)
@@ -171,8 +160,6 @@ _SYNONYMS = {"lr": "learning_rate", "weight_decay": "reg", "l2": "reg", "num_epo
 
 def path_problem(path: str, value: Any, style: str) -> str | None:
     """Why a dotted path (from --set or sweep:) is not a setting, or None if it is one."""
-    from dropcli.config.schema import SECTIONS, config_paths
-
     if path in config_paths():
         return None
     if path == "sweep":
@@ -185,8 +172,6 @@ def path_problem(path: str, value: Any, style: str) -> str | None:
 
 def unknown_key(loc: tuple, value: Any, style: str) -> str:
     """An unknown key: the keep_prob aliases get their equivalent, typos a did-you-mean."""
-    from dropcli.config.schema import Config, config_paths
-
     *parents, key = loc
     if tuple(parents) in ((), ("dropout",)) and key in (*_DROP_ALIASES, *_KEEP_ALIASES, "p"):
         # at the top level, a file needs the section too: `dropout.keep_prob: 0.8`

@@ -1,6 +1,7 @@
 """``--set`` strings to values: ``KEY=VALUE`` and ``KEY=V1,V2``, each value parsed as YAML.
 
-Only the text is read here; ``dropcli.config.schema`` checks the keys and values against the schema.
+Only the text is read here (and which keys the items name); ``dropcli.config.load`` checks the
+keys and values against the schema.
 """
 
 from collections.abc import Iterable
@@ -28,6 +29,27 @@ def parse_sweep_items(items: Iterable[str], source: str) -> dict[str, list]:
         key, text = _split_override(item, source)
         grid[key] = [_parse_value(part, f"{source} {cut(key)}") for part in _split_top_level(text)]
     return grid
+
+
+def check_set_keys(items: Iterable[str] | None, flags: dict[str, str]) -> None:
+    """Each ``--set`` key at most once, and none that a flag sets too (``flags``: key ->
+    the flag as given, e.g. ``{"seed": "--seeds 0,1"}``): which should win is the user's call."""
+    seen = {}
+    for item in items or ():
+        key, equals, _ = item.partition("=")
+        key = key.strip()
+        if not equals or not key:
+            continue  # malformed: the parser says so
+        if key in seen:
+            raise ConfigError(f"--set {seen[key]} and --set {item} both set {key}; give it once")
+        if key in flags:
+            raise ConfigError(f"{flags[key]} and --set {item} both set {key}; give one of them")
+        seen[key] = item
+
+
+def set_keys(items: Iterable[str] | None) -> dict[str, str]:
+    """The keys the ``--set`` items name, each mapped to "--set" (where they were set)."""
+    return {item.partition("=")[0].strip(): "--set" for item in items or ()}
 
 
 def _split_override(item: str, source: str) -> tuple[str, str]:

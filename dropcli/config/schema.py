@@ -1,4 +1,4 @@
-"""The experiment config: typed, frozen and strict, loaded from YAML.
+"""The experiment config: typed, frozen and strict sections, validated by pydantic.
 
 Every key has a default, so an empty file is a valid config::
 
@@ -16,34 +16,25 @@ the literature (``p``, ``rate``, ``drop_prob``, ...) are refused with the equiva
 numeric ``weight_init`` (the std) is at most 10: a larger one overflows a deep net's float32
 activations before the first step.
 
-Every problem is a one-line ``ConfigError`` naming where, what was expected and what was
-found: ``configs/x.yaml:12: model.hidden_dims[1]: expected an integer >= 1, found -3``, or
-``--set model.reg: ...`` for overrides. Lines come from the YAML node tree, walked along
-the ``loc`` of pydantic's errors.
-
-This module holds the schema and the public API. Its helpers: ``config_yaml`` (YAML text to
-data and node tree, line lookup, YAML lines), ``config_overrides`` (``--set`` strings to
-values) and ``config_errors`` (pydantic's errors to one-line messages, did-you-mean).
+The names a setting can take (datasets, variants, ...) are the Literals of ``vocabulary``.
+Loading, checking and changing a config is ``load``; writing it out (dict, hash, YAML) is
+``dump``; pydantic's errors become one-line messages in ``messages``.
 """
 
-import functools
-import hashlib
-import json
-import os
-from collections.abc import Iterable, Mapping
-from importlib import resources
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 import annotated_types as at
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
-from dropcli.config.messages import QUOTE_IT, Expect, Invalid, Problem, cut, fail, path_problem, show, translate
-from dropcli.config.overrides import parse_overrides, parse_sweep_items
-from dropcli.config.yaml_io import line_at, parse_yaml, plain_text_at, yaml_line
-from dropcli.errors import ConfigError
+from dropcli.config.vocabulary import Activation, Dataset, Normalization, Optimizer, Placement, Variant
 
-# ---------------------------------------------------------------- schema
+
+@dataclass(frozen=True)
+class Expect:
+    """Annotated marker: how error messages describe what a field accepts."""
+
+    text: str
 
 
 class FrozenDict(dict):
@@ -70,8 +61,6 @@ PositiveInt = Annotated[int, at.Ge(1)]
 Probability = Annotated[float, at.Gt(0), at.Le(1)]
 MIN_KEEP_PROB, MAX_INIT_STD = 1e-6, 10.0  # see the module docstring
 KeepProb = Annotated[float, at.Ge(MIN_KEEP_PROB), at.Le(1), Expect("a number >= 1e-6 and <= 1")]
-Dataset = Literal["digits", "mnist", "fashion-mnist", "cifar10", "npz"]  # each has a loader in dropcli.data.load
-VARIANTS = ("inverted", "vanilla", "gaussian", "dropconnect")  # each is a Variant in dropcli.nn.dropout
 NAME_PATTERN = r"^[A-Za-z0-9._-]+$"
 
 
@@ -84,7 +73,7 @@ class DataConfig(_Section):
     """Which dataset, and how much of it."""
 
     dataset: Dataset = Field(
-        "digits", description="digits (built in), mnist, fashion-mnist, cifar10, or npz (your arrays)")
+        "digits", description="mnist1d or digits (built in), mnist, fashion-mnist, cifar10, or npz (your arrays)")
     path: str | None = Field(
         None, description="your copy of the files (folder or file); null: the cache, downloading once")
     num_train: PositiveInt | None = Field(300, description="training examples used (null: all)")
@@ -97,10 +86,8 @@ class ModelConfig(_Section):
     hidden_dims: Annotated[tuple[PositiveInt, ...], at.MinLen(1), BeforeValidator(_tuples)] = (
         Field((256, 256), description="width of each hidden layer")
     )
-    activation: Literal["relu", "tanh", "sigmoid"] = Field("relu", description="hidden activation")
-    normalization: Literal["none", "batchnorm", "layernorm"] = Field(
-        "none", description="normalization after each hidden affine layer"
-    )
+    activation: Activation = Field("relu", description="hidden activation")
+    normalization: Normalization = Field("none", description="normalization after each hidden affine layer")
     weight_init: Annotated[
         Literal["he", "xavier"] | Annotated[float, at.Gt(0), at.Le(MAX_INIT_STD)],
         Expect("he, xavier or a number > 0 and <= 10"),
@@ -113,13 +100,13 @@ class ModelConfig(_Section):
 class DropoutConfig(_Section):
     """Dropout on hidden units (and optionally on the input)."""
 
-    variant: Literal[VARIANTS] = Field(
+    variant: Variant = Field(
         "inverted", description="inverted: scale by 1/keep_prob in training; vanilla: at test; "
         "gaussian: noise N(1, (1-keep_prob)/keep_prob); dropconnect: mask the weights into hidden layers"
     )
     keep_prob: KeepProb = Field(0.5, description="probability of KEEPING a hidden unit (1e-6 to 1); 1 = off")
     input_keep_prob: KeepProb = Field(1.0, description="probability of keeping an input feature (1e-6 to 1)")
-    placement: Literal["all", "last"] = Field(
+    placement: Placement = Field(
         "all", description="hidden dropout after every hidden layer, or only after the last (Li et al. 2019)"
     )
 
@@ -127,8 +114,7 @@ class DropoutConfig(_Section):
 class TrainConfig(_Section):
     """The optimizer and the training loop."""
 
-    optimizer: Literal["sgd", "momentum", "rmsprop", "adam"] = Field(
-        "adam", description="update rule")
+    optimizer: Optimizer = Field("adam", description="update rule")
     learning_rate: Annotated[float, at.Gt(0)] = Field(1e-3, description="initial step size")
     lr_decay: Probability = Field(1.0, description="learning rate multiplier after every epoch")
     batch_size: PositiveInt = Field(100, description="examples per minibatch")
@@ -175,190 +161,3 @@ _PATHS = tuple(f"{k}.{f}" if k in SECTIONS else k
 def config_paths() -> list[str]:
     """Every settable dotted path, in schema order: name, seed, data.dataset, ..."""
     return list(_PATHS)
-
-
-def get_value(config: Config, path: str) -> Any:
-    """The value at a dotted path, e.g. ``get_value(config, "dropout.keep_prob")``."""
-    if path not in _PATHS:
-        raise ConfigError(f"{cut(path)}: {path_problem(path, None, 'set')}")
-    return functools.reduce(getattr, path.split("."), config)
-
-
-def run_config(config: Config) -> Config:
-    """The resolved config of one run: the sweep grid emptied."""
-    return config.model_copy(update={"sweep": FrozenDict()})
-
-
-def config_to_dict(config: Config) -> dict[str, Any]:
-    """Plain JSON-able data (lists, not tuples), sections in schema order."""
-    return config.model_dump(mode="json")
-
-
-# Settings added after run folders existed, with the default that means "as before": left out
-# of the hash while they hold it, so that adding a setting renames no existing run.
-_HASH_NEUTRAL = {("model", "max_norm"): None}
-
-
-def config_hash(config: Config) -> str:
-    """8 hex chars of sha256 over the canonical JSON of the run config (seed and name included)."""
-    data = config_to_dict(run_config(config))
-    for (section, key), default in _HASH_NEUTRAL.items():
-        if data[section].get(key, default) == default:
-            data[section].pop(key, None)
-    text = json.dumps(data, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()[:8]
-
-
-def json_schema() -> dict[str, Any]:
-    """The JSON schema of a config file (for editors), sweep keys limited to valid paths."""
-    schema = Config.model_json_schema()
-    schema["properties"]["sweep"]["propertyNames"] = {"enum": config_paths()}
-    return schema
-
-
-# ---------------------------------------------------------------- loading
-
-
-def load_config(path: str | os.PathLike) -> Config:
-    """Read, check and resolve a YAML config file; raise a one-line ConfigError if invalid."""
-    name = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{name}: no such config file") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{name}: not a UTF-8 text file") from None
-    except OSError as error:
-        raise ConfigError(f"{name}: cannot read the config file ({error.strerror})") from None
-    return load_config_text(text, name)
-
-
-@functools.cache
-def default_config() -> Config:
-    """The built-in default (digits), packaged as dropcli/config/default.yaml."""
-    text = resources.files("dropcli.config").joinpath("default.yaml").read_text("utf-8")
-    return load_config_text(text, "dropcli/config/default.yaml")
-
-
-def load_config_text(text: str, name: str) -> Config:
-    """Check and resolve a config given as YAML text; ``name`` is where errors say it is from."""
-    data, root = parse_yaml(text, name)
-    if data is None:  # an empty file (or only comments): all defaults
-        data = {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{name}:{root.start_mark.line + 1}: expected a mapping of config keys "
-                          f"(name, seed, data, ...) at the top level, found {show(data)}")
-    # `model:` with everything under it commented out means the defaults
-    data = {k: {} if v is None and k in (*SECTIONS, "sweep") else v for k, v in data.items()}
-    try:
-        return _validate(data)
-    except Invalid as invalid:
-        problems = sorted(invalid.problems, key=lambda p: line_at(root, p[0]) or 0)
-        for i, (loc, message) in enumerate(problems):  # `name: no`: "...; to mean the text, quote it: 'no'"
-            if message.endswith(QUOTE_IT) and (written := plain_text_at(root, loc)):
-                problems[i] = (loc, f"{message}: {show(written)}")
-        fail(problems, lambda loc: f"{name}:{line_at(root, loc) or '?'}: ")
-
-
-# ---------------------------------------------------------------- overrides and sweeps
-
-
-def with_values(config: Config, values: Mapping[str, Any], source: str = "with_values") -> Config:
-    """A copy of ``config`` with dotted paths set, validated like a file: {"seed": 1, ...}."""
-    problems, data = [], config.model_dump()
-    for path, value in values.items():
-        if problem := path_problem(path, value, "set"):
-            problems.append((tuple(path.split(".")), problem))
-            continue
-        _assign(data, path, value)
-    if not problems:
-        try:
-            return _validate(data)
-        except Invalid as invalid:
-            problems = invalid.problems
-    fail(problems, lambda loc: f"{source} ")
-
-
-def apply_overrides(config: Config, overrides: Iterable[str], source: str = "--set") -> Config:
-    """Apply ``KEY=VALUE`` strings, each VALUE parsed as YAML: ``[100,100]``, ``0.5``, ``null``."""
-    return with_values(config, parse_overrides(overrides, source), source)
-
-
-def with_sweep(config: Config, grid: Mapping[str, Iterable[Any]], source: str = "--set") -> Config:
-    """A copy of ``config`` whose sweep grid has the axes in ``grid`` added (or replaced)."""
-    data = config.model_dump()
-    data["sweep"] = {**data["sweep"], **{k: list(v) for k, v in grid.items()}}
-    try:
-        return _validate(data)
-    except Invalid as invalid:  # report `--set dropout.keep_prob[1]: ...`, not `sweep.dropout...`
-        fail([(loc[1:] if loc[:1] == ("sweep",) else loc, msg) for loc, msg in invalid.problems],
-             lambda loc: f"{source} ")
-
-
-def parse_sweep_values(items: Iterable[str], source: str = "--set") -> dict[str, list]:
-    """Parse and validate ``KEY=V1,V2`` strings (commas inside brackets do not split)."""
-    grid = parse_sweep_items(items, source)
-    checked = with_sweep(Config(), grid, source).sweep
-    return {key: list(checked[key]) for key in grid}
-
-
-# ---------------------------------------------------------------- validation
-
-
-def _validate(data: dict, *, check_sweep: bool = True) -> Config:
-    """Config from plain data; the sweep grid checked against the schema and normalized."""
-    problems, config = [], None
-    try:
-        config = Config.model_validate(data)
-    except ValidationError as error:
-        problems = translate(error)
-    grid, sweep_problems = _check_sweep(data.get("sweep")) if check_sweep else ({}, [])
-    if problems or sweep_problems:
-        raise Invalid(problems + sweep_problems)
-    return config.model_copy(update={"sweep": grid}) if grid else config
-
-
-def _check_sweep(sweep: Any) -> tuple[FrozenDict, list[Problem]]:
-    """Each axis of a grid must be a setting, and each of its values valid there."""
-    grid, problems = {}, []
-    for key, values in sweep.items() if isinstance(sweep, Mapping) else ():
-        if not (isinstance(key, str) and isinstance(values, (list, tuple)) and values):
-            continue  # a wrong shape: pydantic has reported it
-        if problem := path_problem(key, values, "sweep"):
-            problems.append((("sweep", key), problem))
-            continue
-        for i, value in enumerate(values):
-            try:
-                point = _validate(_assign(Config().model_dump(), key, value), check_sweep=False)
-                grid.setdefault(key, []).append(get_value(point, key))
-            except Invalid as invalid:
-                depth = len(key.split("."))
-                problems += [(("sweep", key, i, *loc[depth:]), m) for loc, m in invalid.problems]
-    return FrozenDict({key: tuple(values) for key, values in grid.items()}), problems
-
-
-def _assign(data: dict, path: str, value: Any) -> dict:
-    """Set a dotted path in nested plain data, in place; return the data."""
-    *parents, leaf = path.split(".")
-    functools.reduce(dict.__getitem__, parents, data)[leaf] = value
-    return data
-
-
-# ---------------------------------------------------------------- writing
-
-
-def to_yaml(config: Config) -> str:
-    """The full resolved config as readable, commented YAML that load_config reads back."""
-    data = config_to_dict(config)
-    lines = [f"# dropcli config, fully resolved (config hash {config_hash(config)})"]
-    for key, field in Config.model_fields.items():
-        if key in SECTIONS:
-            lines += ["", f"{key}:"] + [
-                yaml_line(name, data[key][name], f.description, "  ")
-                for name, f in SECTIONS[key].model_fields.items()]
-        elif key == "sweep":
-            lines += ["", f"{'sweep:' if data[key] else 'sweep: {}':<34} # {field.description}"]
-            lines += [yaml_line(k, v, indent="  ") for k, v in data[key].items()]
-        else:
-            lines.append(yaml_line(key, data[key], field.description))
-    return "\n".join(lines) + "\n"

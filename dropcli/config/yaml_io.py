@@ -4,12 +4,16 @@
 float) and keeps its node tree, so ``line_at`` can give the line of any key or list item.
 What YAML 1.1 reads differently from what people mean is refused with its line: keys that
 are not strings (``yes:``, ``null:``, ``[1, 2]:``), octal ``010`` (8) and base-60 ``1:30`` (90).
-``yaml_line`` writes one ``key: value  # comment`` line, lists in flow style: ``[256, 256]``.
+``key_line`` finds the line a dotted setting was written on in a config file (for errors
+raised once the config is read). ``yaml_line`` writes one ``key: value  # comment`` line,
+lists in flow style: ``[256, 256]``.
 """
 
+import os
 import re
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -230,6 +234,23 @@ def plain_text_at(root: yaml.Node | None, loc: tuple) -> str | None:
     found = _walk(root, loc)
     node = found[-1][1] if found and len(found) == len(loc) else None
     return node.value if isinstance(node, yaml.ScalarNode) and node.style is None else None
+
+
+def key_line(path: str | os.PathLike, key: str) -> int | None:
+    """The line of the setting ``key`` (``"data.num_train"``) in the config file at ``path``:
+    as a sweep axis first, else as a setting; None if the file does not set it (a default)
+    or cannot be read (it changed since it was loaded)."""
+    try:
+        data, root = parse_yaml(Path(path).read_text(encoding="utf-8"), str(path))
+    except Exception:  # it was read a moment ago; if it changed since, name no line
+        return None
+    for loc in (("sweep", key), tuple(key.split("."))):
+        node = data
+        for part in loc:
+            node = node.get(part) if isinstance(node, dict) else None
+        if node is not None:
+            return line_at(root, loc)
+    return None
 
 
 class _Dumper(yaml.SafeDumper):

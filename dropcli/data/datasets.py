@@ -6,6 +6,7 @@
     idx.py          MNIST's IDX files;  cifar.py: CIFAR-10's pickled batches;  npz.py: your arrays
     safe_pickle.py  the restricted unpickler CIFAR-10 is read through
     cache.py        decode once into uint8 .npy files, memory-mapped afterwards
+    mnist1d.py      the built-in MNIST-1D: its shipped arrays, their provenance and digest
 
 ``dropcli.data.load`` turns these arrays into standardised splits; this package knows
 nothing about training.
@@ -28,16 +29,18 @@ from dropcli.data.sources import DATA_DIR_ENV, Located, data_dir, dataset_dir, e
 from dropcli.data.npz import read_npz
 
 __all__ = [
-    "CATALOG", "DATA_DIR_ENV", "MIRROR_ENV", "NAMES", "DatasetSpec", "Loaded", "RemoteFile",
+    "BUILT_IN", "CATALOG", "DATA_DIR_ENV", "MIRROR_ENV", "NAMES", "DatasetSpec", "Loaded", "RemoteFile",
     "data_dir", "dataset_dir", "fetch", "load_arrays", "read_npz", "status", "summary",
 ]
 
-# Every value of data.dataset, with what it is (digits and npz need no catalog entry).
+# Every value of data.dataset, with what it is (the built-in ones and npz need no catalog entry).
 NAMES = {
+    "mnist1d": "MNIST-1D (Greydanus 2020), built in (5000 signals of 40 numbers, 10 classes)",
     "digits": "scikit-learn's 8x8 digits, built in (1797 images, 10 classes; split by the seed)",
     **{name: spec.title for name, spec in CATALOG.items()},
     "npz": "your own arrays in a .npz file given as data.path",
 }
+BUILT_IN = ("mnist1d", "digits")  # shipped inside dropcli: no download, no data.path
 
 
 @dataclass(frozen=True)
@@ -54,7 +57,7 @@ def spec_of(name: str) -> DatasetSpec:
         return CATALOG[name]
     except KeyError:
         if name in NAMES:
-            what = "is built in" if name == "digits" else "reads your own file (data.path)"
+            what = "is built in" if name in BUILT_IN else "reads your own file (data.path)"
             raise DataError(f"{name} {what}: there is nothing to download") from None
         raise DataError(f"unknown dataset {name!r}; expected one of {', '.join(NAMES)}") from None
 

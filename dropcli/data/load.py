@@ -5,6 +5,10 @@ A loader turns ``data`` config into raw ``(X, y)`` pools; ``load_data`` then sub
 standard deviation, and casts to the training dtype. A new dataset is one function in
 ``LOADERS`` that returns a ``RawSplits``.
 
+mnist1d: MNIST-1D's 5,000 examples of 40 features (``dropcli.data.mnist1d``), shipped
+inside dropcli. Train = the reference generator's training rows 0..2999, validation = rows
+3000..3999, test = its 1,000 test rows; the same for every seed.
+
 digits: scikit-learn's ``load_digits`` (the UCI optical digits test set, 1797 images of
 8x8 pixels valued 0..16, 10 classes, CC BY 4.0), shipped inside dropcli as
 ``dropcli/data/digits.npz`` so that nothing is downloaded. It has no official split, so
@@ -22,7 +26,7 @@ holds one pool ``X, y``.
 ``num_train`` / ``num_val`` subsamples are stratified (each class keeps its share) for
 every dataset but digits, whose plain draw is kept so that its runs stay reproducible.
 Images (mnist, fashion-mnist, cifar10) are centred per pixel and scaled by one standard
-deviation shared by all pixels; digits and npz by each feature's own.
+deviation shared by all pixels; mnist1d, digits and npz by each feature's own.
 Standardising works in blocks of rows, so that the float64 arithmetic never holds more
 than a few MB beyond the float output itself: for the whole of CIFAR-10, peak memory
 stays within twice the float32 training array.
@@ -35,6 +39,7 @@ from importlib import resources
 
 import numpy as np
 
+from dropcli.data import mnist1d
 from dropcli.errors import DataError
 
 
@@ -82,11 +87,26 @@ DIGITS_SPLIT = {"train": 1000, "val": 500}  # the rest (297) is the test split
 NPZ_SPLIT = {"val": 0.1, "test": 0.1}  # fractions of an npz pool X, y; the rest is training
 
 
+def _refuse_path(data_config) -> None:
+    """A built-in dataset reads no file, and a file the user meant to train on must not be ignored."""
+    if data_config.path is not None:
+        raise DataError(f"data.path: {data_config.path} is set but data.dataset is {data_config.dataset}, which "
+                        f"is built in and reads no file; set data.dataset to npz (or mnist, fashion-mnist, "
+                        f"cifar10) to read it, or remove data.path", key="data.path")
+
+
+def load_mnist1d_raw(data_config, rng: np.random.Generator, **_) -> RawSplits:
+    """The reference's training rows, the last 1,000 as validation, and its test rows."""
+    _refuse_path(data_config)
+    a = mnist1d.read_arrays()
+    n_train = len(a["X_train"]) - mnist1d.NUM_VAL
+    y, y_test = a["y_train"].astype(np.int64), a["y_test"].astype(np.int64)
+    return RawSplits(a["X_train"][:n_train], y[:n_train], a["X_train"][n_train:], y[n_train:],
+                     a["X_test"], y_test, num_classes=10)
+
+
 def load_digits_raw(data_config, rng: np.random.Generator, **_) -> RawSplits:
-    if data_config.path is not None:  # a file the user meant to train on must not be ignored
-        raise DataError(f"data.path: {data_config.path} is set but data.dataset is digits, which is built in "
-                        f"and reads no file; set data.dataset to npz (or mnist, fashion-mnist, cifar10) to "
-                        f"read it, or remove data.path")
+    _refuse_path(data_config)
     with resources.files("dropcli.data").joinpath("digits.npz").open("rb") as f:
         with np.load(f, allow_pickle=False) as z:
             X, y = z["X"], z["y"].astype(np.int64)
@@ -114,7 +134,7 @@ def load_npz_raw(data_config, rng: np.random.Generator, **_) -> RawSplits:
 
     if data_config.path is None:
         raise DataError("data.path: npz reads your own file; set data.path to a .npz with "
-                        "X_train, y_train, X_val, y_val [, X_test, y_test], or X, y")
+                        "X_train, y_train, X_val, y_val [, X_test, y_test], or X, y", key="data.path")
     a, k = read_npz(data_config.path)
     if "X" not in a:
         return RawSplits(a["X_train"], a["y_train"], a["X_val"], a["y_val"],
@@ -127,6 +147,7 @@ def load_npz_raw(data_config, rng: np.random.Generator, **_) -> RawSplits:
 
 
 LOADERS = {
+    "mnist1d": load_mnist1d_raw,
     "digits": load_digits_raw,
     "mnist": load_catalog_raw,
     "fashion-mnist": load_catalog_raw,
@@ -142,7 +163,7 @@ def _subsample(X, y, n, key, name, rng, stratified=False):
         split = "training" if key == "num_train" else "validation"
         raise DataError(
             f"data.{key}: {n} is more than the {len(X)} {split} examples {name} has; "
-            f"use at most {len(X)} (or null for all)"
+            f"use at most {len(X)} (or null for all)", key=f"data.{key}",
         )
     if not stratified:
         keep = np.sort(rng.choice(len(X), size=n, replace=False))
@@ -223,7 +244,8 @@ def load_data(data_config, rng: np.random.Generator, dtype=np.float32, *, cache_
     try:
         loader = LOADERS[name]
     except KeyError:
-        raise DataError(f"data.dataset: unknown dataset {name!r}; expected one of {', '.join(LOADERS)}") from None
+        raise DataError(f"data.dataset: unknown dataset {name!r}; expected one of {', '.join(LOADERS)}",
+                        key="data.dataset") from None
     raw = loader(data_config, rng, cache_dir=cache_dir, progress=progress)
     X_tr, y_tr = _subsample(raw.X_train, raw.y_train, data_config.num_train, "num_train", name, rng, raw.stratified)
     X_va, y_va = _subsample(raw.X_val, raw.y_val, data_config.num_val, "num_val", name, rng, raw.stratified)

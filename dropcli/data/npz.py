@@ -64,9 +64,11 @@ def read_npz(path) -> tuple[dict[str, np.ndarray], int]:
     except DataError:
         raise
     except FileNotFoundError:
-        raise DataError(f"data.path: {shown(path)} does not exist; npz expects a .npz file with {LAYOUTS}") from None
+        raise DataError(f"data.path: {shown(path)} does not exist; npz expects a .npz file with {LAYOUTS}",
+                        key="data.path") from None
     except IsADirectoryError:
-        raise DataError(f"data.path: {path} is a folder; npz expects a .npz file with {LAYOUTS}") from None
+        raise DataError(f"data.path: {path} is a folder; npz expects a .npz file with {LAYOUTS}",
+                        key="data.path") from None
     except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as e:
         raise DataError(f"{path}: not a readable .npz file ({type(e).__name__}: {e})") from None
     return _check(arrays, path)

@@ -81,17 +81,17 @@ def from_path(spec: DatasetSpec, path: str | os.PathLike) -> Located:
     path = Path(path).expanduser()
     if not path.exists():
         raise DataError(f"data.path: {shown(path)} does not exist; {spec.name} expects a folder with "
-                        f"{expected_files(spec)}")
+                        f"{expected_files(spec)}", key="data.path")
     if path.is_file():
         if spec.format == "cifar-python":
             return Located((path,), "data.path")
         raise DataError(f"data.path: {path} is a file; {spec.name} expects the folder that holds "
-                        f"{expected_files(spec)}")
+                        f"{expected_files(spec)}", key="data.path")
     found = find_in(spec, path)
     if None in found:
         missing = [f.name for f, p in zip(spec.files, found) if p is None]
         raise DataError(f"data.path: {path} has no {', '.join(missing)} (gzipped or not); {spec.name} expects "
-                        f"{expected_files(spec)}, from {spec.homepage}")
+                        f"{expected_files(spec)}, from {spec.homepage}", key="data.path")
     return Located(tuple(found), "data.path")
 
 

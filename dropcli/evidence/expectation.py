@@ -24,6 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from dropcli.nn.dropout import dropconnect_forward, dropout_forward, get_variant
+from dropcli.nn.model import dropconnect_inputs, dropout_inputs, hidden_activations
 
 Z_TOL = 4.0
 QUANTITIES = ("train_mean", "train_var", "dropped_fraction", "test_mean")
@@ -205,8 +206,6 @@ def variance_shift(net, X) -> list[dict]:
     over units of max(ratio, 1/ratio) with ratio = running / actual (1 = no shift). With
     DropConnect, the noise before batchnorm i is the mask on the weights into it.
     """
-    from dropcli.nn.model import hidden_activations
-
     arch = net.arch
     if arch.normalization != "batchnorm":
         return []
@@ -236,8 +235,6 @@ def expectation_report(net, X, rng, *, draws=20, max_examples=2000):
     computes); ``draws`` masks per layer are drawn from ``rng``. DropConnect layers
     ("affine{i}") are checked on their inputs and weights.
     """
-    from dropcli.nn.model import dropconnect_inputs, dropout_inputs
-
     X = X[:max_examples]
     arch = net.arch
     # A net trained with a huge learning rate can keep huge (finite) weights: what overflows

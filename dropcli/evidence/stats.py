@@ -1,4 +1,5 @@
-"""Statistics over seeds: the mean and the half-width of its 95% t-interval."""
+"""Statistics over seeds: the mean and the half-width of its 95% t-interval, and how many
+seeds a paired comparison would need to show a difference of a given size."""
 
 from __future__ import annotations
 
@@ -48,6 +49,7 @@ class Stat:
     mean: float  # nan without values
     ci: float  # half-width of the 95% t-interval of the mean; nan with fewer than 2 values
     n: int
+    sd: float = math.nan  # sample standard deviation (N - 1); nan with fewer than 2 values
 
 
 def mean_ci(values) -> Stat:
@@ -56,7 +58,60 @@ def mean_ci(values) -> Stat:
     n = len(x)
     if n == 0:
         return Stat(math.nan, math.nan, 0)
-    ci = t_critical(n - 1) * x.std(ddof=1) / math.sqrt(n) if n > 1 else math.nan
-    return Stat(float(x.mean()), float(ci), n)
+    sd = float(x.std(ddof=1)) if n > 1 else math.nan
+    return Stat(float(x.mean()), t_critical(n - 1) * sd / math.sqrt(n) if n > 1 else math.nan, n, sd)
+
+
+def paired_t_power(effect: float, n: int) -> float:
+    """Power of the two-sided 95% paired t-test with ``n`` pairs when the true mean
+    difference is ``effect`` standard deviations of the differences.
+
+    With df = n - 1 and c = ``t_critical(df)``, the statistic is T = (Z + λ) / sqrt(V / df),
+    Z ~ N(0, 1), V ~ χ²(df), λ = effect·√n (noncentral t), and the test rejects when |T| > c:
+    power = E[Φ(λ - c·U/√df) + Φ(-λ - c·U/√df)] over U = √V, whose density is proportional
+    to u^(df-1)·exp(-u²/2); the expectation is integrated numerically (trapezoid, step 0.01,
+    ±10 around √df: within 1e-4 of scipy's noncentral t)."""
+    if n < 2:
+        return math.nan
+    df = n - 1
+    lam, c = abs(effect) * math.sqrt(n), t_critical(df)
+    u = np.linspace(max(math.sqrt(df) - 10, 0.0), math.sqrt(df) + 10, 2001)
+    log_density = (df - 1) * np.log(np.maximum(u, 1e-300)) - u**2 / 2
+    density = np.exp(log_density - log_density.max())
+    w = c * u / math.sqrt(df)
+    tails = _normal_cdf(lam - w) + _normal_cdf(-lam - w)
+    trapezoid = lambda f: f.sum() - (f[0] + f[-1]) / 2  # noqa: E731 (uniform step: it cancels in the ratio)
+    return float(trapezoid(density * tails) / trapezoid(density))
+
+
+_normal_cdf = np.vectorize(lambda x: 0.5 * math.erfc(-x / math.sqrt(2)), otypes=[float])
+
+MAX_SEEDS = 10**7  # seeds_needed gives up beyond this
+
+
+def seeds_needed(mean: float, sd: float, power: float = 0.8) -> int | None:
+    """The fewest pairs (seeds) with which a two-sided 95% paired t-test has ``power``
+    (80% by default) to find a true mean difference of ``mean`` when the differences have
+    standard deviation ``sd``: ``paired_t_power`` at effect = |mean| / sd, searched over n
+    (doubling, then bisection; power grows with n). At least 2. None if there is nothing
+    to find (mean 0, or not finite) or it would take more than ``MAX_SEEDS``.
+
+    It plugs in the observed mean and SD as if they were the truth, so with few seeds it is
+    a rough guide (the SD of 3 differences is itself uncertain), not a promise."""
+    if not (math.isfinite(mean) and math.isfinite(sd)) or mean == 0 or sd < 0:
+        return None
+    if sd == 0:  # every pair gave the same difference: two pairs already show it
+        return 2
+    effect = abs(mean) / sd
+    enough = lambda n: paired_t_power(effect, n) >= power  # noqa: E731
+    low, high = 1, 2
+    while not enough(high):
+        low, high = high, 2 * high
+        if high > 2 * MAX_SEEDS:
+            return None
+    while high - low > 1:  # enough(high), not enough(low)
+        mid = (low + high) // 2
+        low, high = (low, mid) if enough(mid) else (mid, high)
+    return high if high <= MAX_SEEDS else None
 
 

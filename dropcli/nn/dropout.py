@@ -22,12 +22,12 @@ DropConnect is inverted dropout applied to the weight matrix, which is how it is
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from dropcli.nn import layers
+from dropcli.nn.bernoulli import draw_keep
 
 
 @dataclass(frozen=True)
@@ -97,52 +97,10 @@ def get_variant(name: str) -> Variant:
 
 def draw_mask(shape, keep_prob, train_scale, rng, dtype, out=None):
     """A mask of ``train_scale`` (kept) and 0 (dropped) entries, in ``dtype`` (into ``out``
-    if given), kept where ``rng.random(shape, dtype=dtype) < keep_prob`` (see ``draw_keep``)."""
+    if given), kept where ``rng.random(shape, dtype=dtype) < keep_prob`` (drawn by
+    ``bernoulli.draw_keep``, the same decisions in about half the time)."""
     keep = draw_keep(shape if out is None else out.shape, keep_prob, rng, dtype)
     return np.multiply(keep, dtype.type(train_scale), out=out)
-
-
-def draw_keep(shape, keep_prob, rng, dtype):
-    """Bernoulli(keep_prob) draws as booleans: exactly ``rng.random(shape, dtype=dtype) <
-    keep_prob``, with the generator left in the same state, in about half the time.
-
-    ``random`` makes a float32 uniform from a 32-bit word w as (w >> 8) / 2**24 and a
-    float64 one from a 64-bit word as (w >> 11) / 2**53, so ``u < keep_prob`` is ``w < T``
-    for an integer T; the words come straight from the bit generator (PCG64 hands out
-    64-bit words, a 32-bit request takes the low half and keeps the high half for the next
-    one, which ``_words32`` reproduces). Other bit generators take the plain route.
-    """
-    dtype = np.dtype(dtype)
-    if not isinstance(rng.bit_generator, np.random.PCG64) or dtype not in (np.float32, np.float64):
-        return rng.random(shape, dtype=dtype) < keep_prob
-    bits, size = (24, 32) if dtype == np.float32 else (53, 64)
-    # T = how many of the 2**bits uniforms are < keep_prob, with NumPy's own comparison.
-    guess = math.ceil(float(keep_prob) * 2**bits)
-    near = (np.arange(guess - 1, guess + 2, dtype=np.float64) / 2**bits).astype(dtype)
-    threshold = guess - 1 + int(np.count_nonzero(near < keep_prob))
-    n = math.prod(shape)
-    words = _words32(rng.bit_generator, n) if size == 32 else rng.bit_generator.random_raw(n)
-    if threshold == 2**bits:  # every uniform is below keep_prob (which rounds to 1 in dtype)
-        return np.ones(shape, bool)
-    return (words < threshold << (size - bits)).reshape(shape)
-
-
-def _words32(bit_generator, n):
-    """The next n 32-bit words of a PCG64 generator, in the order ``next_uint32`` gives them."""
-    if n == 0:
-        return np.zeros(0, np.uint32)
-    state = bit_generator.state
-    pending = state["has_uint32"]
-    rest = n - pending
-    raw = bit_generator.random_raw((rest + 1) // 2)
-    words = raw.view(np.uint32)[:rest]  # low half first (little-endian view)
-    if pending:
-        words = np.concatenate(([state["uinteger"]], words)).astype(np.uint32)
-    if pending or rest % 2:  # what next_uint32 would have kept for the next request
-        state = bit_generator.state
-        state["has_uint32"], state["uinteger"] = rest % 2, int(raw[-1] >> 32) if rest % 2 else 0
-        bit_generator.state = state
-    return words
 
 
 def draw_gaussian(shape, keep_prob, rng, dtype, out=None):
@@ -154,15 +112,24 @@ def draw_gaussian(shape, keep_prob, rng, dtype, out=None):
     return noise
 
 
-def dropout_forward(x, keep_prob, variant, *, train, rng=None):
+def draw_noise(variant: Variant, shape, keep_prob, rng, dtype, out=None):
+    """The train-time multiplier of a unit variant (its Bernoulli mask or Gaussian noise)."""
+    if variant.noise == "gaussian":
+        return draw_gaussian(shape, keep_prob, rng, dtype, out)
+    return draw_mask(shape, keep_prob, variant.train_scale(keep_prob), rng, dtype, out)
+
+
+def dropout_forward(x, keep_prob, variant, *, train, rng=None, out=None, noise_out=None):
     """Apply unit dropout to ``x`` (any shape).
 
     keep_prob: probability of keeping each unit; ``1`` is an exact identity that draws
     no random numbers. variant: ``"inverted"``, ``"vanilla"`` or ``"gaussian"``
     (``"dropconnect"`` masks weights: see ``dropconnect_forward``). train: mode.
     rng: a ``numpy.random.Generator``, needed only when noise is drawn.
+    out, noise_out: arrays shaped like x for the result and the noise (else new ones).
 
-    Returns ``out, cache``; ``cache`` holds the multiplier used (``None`` when none was drawn).
+    Returns ``out, cache``; ``out`` is x itself when nothing is applied, and ``cache``
+    holds the multiplier used (``None`` when none was drawn).
     """
     v = get_variant(variant)
     if v.masks != "units":
@@ -171,44 +138,39 @@ def dropout_forward(x, keep_prob, variant, *, train, rng=None):
         return x, (None, 1.0)
     if not train:
         scale = v.test_scale(keep_prob)
-        return (x if scale == 1 else x * x.dtype.type(scale)), (None, scale)
+        return (x if scale == 1 else np.multiply(x, x.dtype.type(scale), out=out)), (None, scale)
     if rng is None:
         raise ValueError("dropout in train mode needs rng, a numpy.random.Generator")
-    mask = draw_noise(v, x.shape, keep_prob, rng, x.dtype)
-    return x * mask, (mask, None)
+    noise = draw_noise(v, x.shape, keep_prob, rng, x.dtype, out=noise_out)
+    return np.multiply(x, noise, out=out), (noise, None)
 
 
-def draw_noise(variant: Variant, shape, keep_prob, rng, dtype, out=None):
-    """The train-time multiplier of a unit variant (its Bernoulli mask or Gaussian noise)."""
-    if variant.noise == "gaussian":
-        return draw_gaussian(shape, keep_prob, rng, dtype, out)
-    return draw_mask(shape, keep_prob, variant.train_scale(keep_prob), rng, dtype, out)
-
-
-def dropout_backward(dout, cache):
-    """Gradient through the same mask (train) or the same constant scale (test)."""
+def dropout_backward(dout, cache, *, out=None):
+    """Gradient through the same mask (train) or the same constant scale (test); ``out``
+    may be dout itself."""
     mask, scale = cache
     if mask is not None:
-        return dout * mask
-    return dout if scale == 1 else dout * dout.dtype.type(scale)
+        return np.multiply(dout, mask, out=out)
+    return dout if scale == 1 else np.multiply(dout, dout.dtype.type(scale), out=out)
 
 
-def dropconnect_forward(x, w, b, keep_prob, *, train, rng=None):
+def dropconnect_forward(x, w, b, keep_prob, *, train, rng=None, out=None, w_out=None, noise_out=None):
     """An affine layer with DropConnect: x: (N, D), w: (D, H), b: (H,) -> out: (N, H).
 
     Train: ``out = x @ (M * w / keep_prob) + b`` with one mask ``M ~ Bernoulli(keep_prob)``
     of shape (D, H) per call, shared by the N rows. Test: ``x @ w + b`` (the mean weights).
-    ``keep_prob = 1`` is the plain affine layer and draws nothing.
+    ``keep_prob = 1`` is the plain affine layer and draws nothing. ``w_out``, ``noise_out``:
+    (D, H) arrays for the masked weights and the mask M / keep_prob.
     """
-    w_used, mask_cache = dropout_forward(w, keep_prob, "inverted", train=train, rng=rng)
-    out, affine_cache = layers.affine_forward(x, w_used, b)
+    w_used, mask_cache = dropout_forward(w, keep_prob, "inverted", train=train, rng=rng, out=w_out, noise_out=noise_out)
+    out, affine_cache = layers.affine_forward(x, w_used, b, out=out)
     return out, (affine_cache, mask_cache)
 
 
-def dropconnect_backward(dout, cache, *, need_dx=True):
+def dropconnect_backward(dout, cache, *, need_dx=True, out=None):
     """dout: (N, H) -> dx: (N, D) (None unless ``need_dx``), dw: (D, H), db: (H,).
 
     The gradient reaches w through the same mask: dw = (x.T @ dout) * M / keep_prob."""
-    (x, w_used), mask_cache = cache
-    dx = dout @ w_used.T if need_dx else None
-    return dx, dropout_backward(x.T @ dout, mask_cache), dout.sum(axis=0)
+    affine_cache, mask_cache = cache
+    dx, dw, db = layers.affine_backward(dout, affine_cache, need_dx=need_dx, out=out)
+    return dx, dropout_backward(dw, mask_cache, out=dw), db

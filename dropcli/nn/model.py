@@ -1,206 +1,155 @@
-"""The fully-connected network, as pure functions plus a thin holder class.
+"""The fully-connected network as pure functions over parameter dicts, and a thin holder class.
 
-Architecture, for L = len(hidden_dims) + 1 layers:
+The layers and their order, and the parameters' names, are in ``dropcli.nn.architecture``.
+``forward`` and ``backward`` compose the kernels of ``layers`` and ``dropout`` one hidden
+layer at a time (``hidden_forward`` / ``hidden_backward``, a block in the manner of cs231n's
+``layer_utils``). ``forward`` takes the batchnorm state and returns it updated; nothing is
+mutated in place except by the holder class.
 
-    [input dropout] - {affine - [batchnorm | layernorm] - activation - [dropout]} x (L-1)
-                    - affine - softmax
-
-With ``variant="dropconnect"`` the hidden dropout moves into the weights: the affine layer
-INTO each hidden layer that would have dropout after it (all of them, or only the last with
-``placement="last"``) masks its weights instead (``dropout.dropconnect_forward``); no unit
-of a hidden layer is dropped, and input dropout (``input_keep_prob``) stays inverted unit
-dropout. The output layer's weights are never masked.
-
-Parameters use the cs231n names: ``W1, b1, gamma1, beta1, ..., WL, bL`` with
-``W{i}: (D_{i-1}, D_i)``. Batchnorm running statistics are *state*, not parameters:
-``running_mean{i}, running_var{i}``. ``forward`` takes the state and returns it updated;
-nothing is mutated in place except by the holder class.
+The training step (``dropcli.nn.step``) runs these same two functions with ``buffers``,
+arrays allocated once that each kernel writes into (``out=``), and an ``after_layer`` hook
+that updates a layer as soon as its gradients exist. Without them every kernel returns new
+arrays; the values are the same.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
 from dropcli.nn import layers
-from dropcli.nn.dropout import (
-    check_keep_prob, dropconnect_backward, dropconnect_forward, dropout_backward, dropout_forward, get_variant,
-)
+from dropcli.nn.architecture import Architecture, init_params
+from dropcli.nn.chunks import chunks
+from dropcli.nn.dropout import dropconnect_backward, dropconnect_forward, dropout_backward, dropout_forward
 from dropcli.nn.seeding import streams
 
-NORMALIZATIONS = (None, "batchnorm", "layernorm")
-WEIGHT_INITS = ("he", "xavier")
+
+class HiddenCache(NamedTuple):
+    """What hidden layer i computed: the values diagnostics read, then each kernel's cache."""
+
+    x: np.ndarray  # (N, D_{i-1}) its input: what the affine layer saw
+    pre_norm: np.ndarray  # (N, H) the affine output: what normalisation sees
+    act_in: np.ndarray  # (N, H) what the activation saw (pre_norm itself without normalisation)
+    act_out: np.ndarray  # (N, H) the activation's output: what dropout sees
+    affine: tuple
+    norm: tuple | None
+    act: object
+    drop: tuple
 
 
-@dataclass(frozen=True)
-class Architecture:
-    """Everything that fixes the function a set of parameters computes."""
+def hidden_forward(arch: Architecture, params, state, i, x, *, train, drop, rng=None, buffers=None):
+    """Hidden layer i (1..L-1): x (N, D_{i-1}) -> out (N, H_i), HiddenCache, and the layer's
+    updated batchnorm state (a dict, empty without batchnorm).
 
-    hidden_dims: tuple[int, ...]
-    input_dim: int
-    num_classes: int
-    activation: str = "relu"
-    normalization: str | None = None  # None | "batchnorm" | "layernorm"
-    keep_prob: float = 1.0  # hidden units
-    input_keep_prob: float = 1.0
-    variant: str = "inverted"
-    reg: float = 0.0  # L2 on weights only: 0.5 * reg * sum(W**2)
-    placement: str = "all"  # hidden dropout after every hidden layer, or only the "last"
-
-    def __post_init__(self):
-        dims = self.hidden_dims
-        if (
-            isinstance(dims, (str, bytes))
-            or len(dims) == 0
-            or not all(isinstance(h, (int, np.integer)) and not isinstance(h, bool) and h > 0 for h in dims)
-        ):
-            raise ValueError(f"hidden_dims must be a non-empty list of positive integers, got {dims!r}")
-        object.__setattr__(self, "hidden_dims", tuple(int(h) for h in dims))
-        for name in ("input_dim", "num_classes"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        if self.activation not in layers.ACTIVATIONS:
-            raise ValueError(
-                f"activation must be one of {', '.join(layers.ACTIVATIONS)}, got {self.activation!r}"
-            )
-        normalization = None if self.normalization == "none" else self.normalization
-        if normalization not in NORMALIZATIONS:
-            raise ValueError(
-                f"normalization must be None, 'batchnorm' or 'layernorm', got {self.normalization!r}"
-            )
-        object.__setattr__(self, "normalization", normalization)
-        object.__setattr__(self, "keep_prob", check_keep_prob(self.keep_prob, "keep_prob"))
-        object.__setattr__(
-            self, "input_keep_prob", check_keep_prob(self.input_keep_prob, "input_keep_prob")
-        )
-        get_variant(self.variant)
-        if self.placement not in ("all", "last"):
-            raise ValueError(f"placement must be 'all' or 'last', got {self.placement!r}")
-        if not self.reg >= 0:
-            raise ValueError(f"reg must be >= 0, got {self.reg!r}")
-
-    @property
-    def num_layers(self) -> int:
-        return len(self.hidden_dims) + 1
-
-    def hidden_keep_prob(self, i: int) -> float:
-        """keep_prob of the dropout after hidden layer i (1 = no dropout there); for
-        DropConnect, of the weights into hidden layer i."""
-        return self.keep_prob if self.placement == "all" or i == self.num_layers - 1 else 1.0
-
-    @property
-    def unit_variant(self) -> str:
-        """The variant of unit dropout: DropConnect nets drop input units the inverted way."""
-        return "inverted" if self.variant == "dropconnect" else self.variant
-
-    def unit_keep_prob(self, i: int) -> float:
-        """keep_prob of the unit dropout after hidden layer i (1 for DropConnect nets)."""
-        return 1.0 if self.variant == "dropconnect" else self.hidden_keep_prob(i)
-
-    def weight_keep_prob(self, i: int) -> float:
-        """keep_prob of the DropConnect mask on W{i} (1 = not masked)."""
-        return self.hidden_keep_prob(i) if self.variant == "dropconnect" and i < self.num_layers else 1.0
+    affine (DropConnect: with masked weights) - [normalisation] - activation - [dropout].
+    ``train`` is batchnorm's mode, ``drop`` whether noise is drawn (train, or Monte-Carlo
+    dropout). ``buffers``: arrays to write into by name (see ``dropcli.nn.step``), or None.
+    """
+    buf = buffers or {}
+    w, b = params[f"W{i}"], params[f"b{i}"]
+    if (w_keep := arch.weight_keep_prob(i)) < 1:
+        pre, affine = dropconnect_forward(x, w, b, w_keep, train=drop, rng=rng, out=buf.get("pre"),
+                                          w_out=buf.get("w_used"), noise_out=buf.get("w_noise"))
+    else:
+        pre, affine = layers.affine_forward(x, w, b, out=buf.get("pre"))
+    h, norm, new_state = pre, None, {}
+    if arch.normalization == "batchnorm":
+        mean, var = f"running_mean{i}", f"running_var{i}"
+        h, norm, (new_state[mean], new_state[var]) = layers.batchnorm_forward(
+            pre, params[f"gamma{i}"], params[f"beta{i}"], state[mean], state[var], train=train,
+            out=buf.get("norm"), xhat_out=buf.get("xhat"))
+    elif arch.normalization == "layernorm":
+        h, norm = layers.layernorm_forward(pre, params[f"gamma{i}"], params[f"beta{i}"], out=buf.get("norm"),
+                                           xhat_out=buf.get("xhat"))
+    act_out, act = layers.ACTIVATIONS[arch.activation][0](h, out=buf.get("act"))
+    out, drop_cache = dropout_forward(act_out, arch.unit_keep_prob(i), arch.unit_variant, train=drop, rng=rng,
+                                      out=buf.get("out"), noise_out=buf.get("noise"))
+    return out, HiddenCache(x, pre, h, act_out, affine, norm, act, drop_cache), new_state
 
 
-def weight_std(weight_scale, fan_in: int, fan_out: int) -> float:
-    """The standard deviation of a layer's initial weights."""
-    if weight_scale == "he":  # keeps the variance of relu activations constant
-        return float(np.sqrt(2.0 / fan_in))
-    if weight_scale == "xavier":  # Glorot & Bengio 2010, normal form
-        return float(np.sqrt(2.0 / (fan_in + fan_out)))
-    if isinstance(weight_scale, (int, float)) and not isinstance(weight_scale, bool) and weight_scale > 0:
-        return float(weight_scale)
-    raise ValueError(f"weight_scale must be 'he', 'xavier' or a positive number, got {weight_scale!r}")
+def hidden_backward(arch: Architecture, i, dout, cache: HiddenCache, grads, *, buffers=None, dx_out=None):
+    """dout: dL/d(output of hidden layer i) (N, H_i), worked on in place -> dL/dx (N, D_{i-1}),
+    None for i = 1 (the first layer's input gradient is never used: its product is skipped).
+
+    The layer's gradients (W{i}, b{i}, gamma{i}, beta{i}) go into ``grads``, written into the
+    arrays it already holds for them, if any. ``buffers``: as ``hidden_forward``'s ("dnorm":
+    dL/d(affine output)); ``dx_out``: an array for dL/dx.
+    """
+    buf = buffers or {}
+    d = dropout_backward(dout, cache.drop, out=dout)
+    d = layers.ACTIVATIONS[arch.activation][1](d, cache.act, out=d)
+    if arch.normalization is not None:
+        norm_backward = layers.batchnorm_backward if arch.normalization == "batchnorm" else layers.layernorm_backward
+        gamma, beta = f"gamma{i}", f"beta{i}"
+        d, grads[gamma], grads[beta] = norm_backward(d, cache.norm, out=(buf.get("dnorm"), grads.get(gamma),
+                                                                         grads.get(beta)))
+    affine_backward = dropconnect_backward if arch.weight_keep_prob(i) < 1 else layers.affine_backward
+    w, b = f"W{i}", f"b{i}"
+    dx, grads[w], grads[b] = affine_backward(d, cache.affine, need_dx=i > 1, out=(dx_out, grads.get(w), grads.get(b)))
+    return dx
 
 
-def init_params(arch: Architecture, weight_scale, rng: np.random.Generator, dtype=np.float32):
-    """Fresh parameters and batchnorm state. Weights ~ N(0, std^2), biases 0, gamma 1, beta 0."""
-    dtype = np.dtype(dtype)
-    params, state = {}, {}
-    dims = (arch.input_dim, *arch.hidden_dims, arch.num_classes)
-    for i in range(1, arch.num_layers + 1):
-        fan_in, fan_out = dims[i - 1], dims[i]
-        std = weight_std(weight_scale, fan_in, fan_out)
-        params[f"W{i}"] = (rng.standard_normal((fan_in, fan_out)) * std).astype(dtype)
-        params[f"b{i}"] = np.zeros(fan_out, dtype)
-        if i < arch.num_layers and arch.normalization is not None:
-            params[f"gamma{i}"] = np.ones(fan_out, dtype)
-            params[f"beta{i}"] = np.zeros(fan_out, dtype)
-            if arch.normalization == "batchnorm":
-                state[f"running_mean{i}"] = np.zeros(fan_out, dtype)
-                state[f"running_var{i}"] = np.ones(fan_out, dtype)
-    return params, state
-
-
-def forward(arch: Architecture, params, state, x, *, train: bool, rng=None, mc_dropout=False):
+def forward(arch: Architecture, params, state, x, *, train: bool, rng=None, mc_dropout=False, buffers=None):
     """Scores for x: (N, D) -> scores (N, C), caches, new state.
 
     Dropout masks are drawn from ``rng`` in a fixed order (input, then hidden layers
     1..L-1: the weight mask of W{i} for DropConnect, else the unit mask after layer i), so
     generators in the same state give the same masks. ``mc_dropout`` draws
     masks in test mode too (batchnorm still uses its running statistics): one sample of
-    Monte-Carlo dropout.
+    Monte-Carlo dropout. ``caches`` is (input dropout's cache, [HiddenCache of layers
+    1..L-1], the output layer's cache). ``buffers``: for each layer 0..L (0: input dropout,
+    L: the scores) a dict of arrays to write into, or None.
     """
+    L = arch.num_layers
     drop = train or mc_dropout
-    act_forward = layers.ACTIVATIONS[arch.activation][0]
+    buf = buffers or [{}] * (L + 1)
     new_state = dict(state)
-    caches = []
-    out, input_cache = dropout_forward(x, arch.input_keep_prob, arch.unit_variant, train=drop, rng=rng)
-    for i in range(1, arch.num_layers):
-        if (w_keep := arch.weight_keep_prob(i)) < 1:  # DropConnect: one weight mask per call
-            out, affine_cache = dropconnect_forward(
-                out, params[f"W{i}"], params[f"b{i}"], w_keep, train=drop, rng=rng)
-        else:
-            out, affine_cache = layers.affine_forward(out, params[f"W{i}"], params[f"b{i}"])
-        norm_cache = None
-        if arch.normalization == "batchnorm":
-            out, norm_cache, (new_state[f"running_mean{i}"], new_state[f"running_var{i}"]) = (
-                layers.batchnorm_forward(
-                    out, params[f"gamma{i}"], params[f"beta{i}"],
-                    state[f"running_mean{i}"], state[f"running_var{i}"], train=train,
-                )
-            )
-        elif arch.normalization == "layernorm":
-            out, norm_cache = layers.layernorm_forward(out, params[f"gamma{i}"], params[f"beta{i}"])
-        out, act_cache = act_forward(out)
-        out, drop_cache = dropout_forward(out, arch.unit_keep_prob(i), arch.unit_variant, train=drop, rng=rng)
-        caches.append((affine_cache, norm_cache, act_cache, drop_cache))
-    L = arch.num_layers
-    scores, out_cache = layers.affine_forward(out, params[f"W{L}"], params[f"b{L}"])
-    return scores, (input_cache, caches, out_cache), new_state
+    out, input_cache = dropout_forward(x, arch.input_keep_prob, arch.unit_variant, train=drop, rng=rng,
+                                       out=buf[0].get("out"), noise_out=buf[0].get("noise"))
+    hidden = []
+    for i in range(1, L):
+        out, cache, layer_state = hidden_forward(arch, params, state, i, out, train=train, drop=drop, rng=rng,
+                                                 buffers=buf[i])
+        hidden.append(cache)
+        new_state.update(layer_state)
+    scores, out_cache = layers.affine_forward(out, params[f"W{L}"], params[f"b{L}"], out=buf[L].get("out"))
+    return scores, (input_cache, hidden, out_cache), new_state
 
 
-def backward(arch: Architecture, params, dscores, caches):
-    """Gradients of the loss for every parameter (L2 term included), keyed like params."""
-    act_backward = layers.ACTIVATIONS[arch.activation][1]
-    norm_backward = {
-        "batchnorm": layers.batchnorm_backward,
-        "layernorm": layers.layernorm_backward,
-    }.get(arch.normalization)
-    _, hidden_caches, out_cache = caches
-    grads = {}
+def backward(arch: Architecture, params, dscores, caches, *, grads=None, buffers=None, after_layer=None):
+    """Gradients of the loss for every parameter (L2 term included), keyed like params.
+
+    Layers go top first, and ``after_layer(i)``, if given, runs as soon as layer i's
+    gradients are complete (the training step updates layer i there). ``grads``: arrays to
+    write the gradients into, keyed like params; ``buffers``: as ``forward``'s, where each
+    hidden layer's "grad" receives dL/d(its output).
+    """
     L = arch.num_layers
-    dout, grads[f"W{L}"], grads[f"b{L}"] = layers.affine_backward(dscores, out_cache)
+    grads = {} if grads is None else grads
+    buf = buffers or [{}] * (L + 1)
+    _, hidden, out_cache = caches
+
+    def done(i):
+        if arch.reg:
+            add_l2_gradient(grads[f"W{i}"], params[f"W{i}"], arch.reg)
+        if after_layer is not None:
+            after_layer(i)
+
+    d, grads[f"W{L}"], grads[f"b{L}"] = layers.affine_backward(
+        dscores, out_cache, out=(buf[L - 1].get("grad"), grads.get(f"W{L}"), grads.get(f"b{L}")))
+    done(L)
     for i in range(L - 1, 0, -1):
-        affine_cache, norm_cache, act_cache, drop_cache = hidden_caches[i - 1]
-        dout = dropout_backward(dout, drop_cache)
-        dout = act_backward(dout, act_cache)
-        if norm_backward is not None:
-            dout, grads[f"gamma{i}"], grads[f"beta{i}"] = norm_backward(dout, norm_cache)
-        # The input gradient of the first layer is never used: skip its matrix product.
-        if arch.weight_keep_prob(i) < 1:
-            dout, grads[f"W{i}"], grads[f"b{i}"] = dropconnect_backward(dout, affine_cache, need_dx=i > 1)
-        elif i == 1:
-            x, _ = affine_cache
-            grads["W1"], grads["b1"] = x.T @ dout, dout.sum(axis=0)
-        else:
-            dout, grads[f"W{i}"], grads[f"b{i}"] = layers.affine_backward(dout, affine_cache)
-    if arch.reg:
-        for i in range(1, L + 1):
-            grads[f"W{i}"] += arch.reg * params[f"W{i}"]
+        d = hidden_backward(arch, i, d, hidden[i - 1], grads, buffers=buf[i], dx_out=buf[i - 1].get("grad"))
+        done(i)
     return grads
+
+
+def add_l2_gradient(dw, w, reg: float) -> None:
+    """dw += reg * w, in place (dw contiguous), chunk by chunk rather than one full-size temporary."""
+    dw_flat, w_flat = dw.reshape(-1), w.reshape(-1)
+    for piece in chunks(w.size):
+        dw_flat[piece] += reg * w_flat[piece]
 
 
 def l2_penalty(arch: Architecture, params) -> float:
@@ -219,37 +168,18 @@ def loss_and_grads(arch: Architecture, params, state, x, y, *, rng=None):
     return loss + l2_penalty(arch, params), grads, new_state
 
 
-def eval_pass(arch: Architecture, params, state, x, *, keep=("in", "pre_norm", "out")):
-    """Test-mode scores (N, C) for x, and what each hidden layer i = 1..L-1 computes, in
-    order, as dicts with ``layer`` and those of ``in`` (what its affine layer sees),
-    ``pre_norm`` (the affine output, what a normalization layer sees) and ``out`` (after the
-    activation: what that layer's dropout sees) named in ``keep`` (arrays not kept are
-    freed as the pass goes on). The scores are ``forward(..., train=False)``'s, bit for bit."""
-    act_forward = layers.ACTIVATIONS[arch.activation][0]
-    out = dropout_forward(x, arch.input_keep_prob, arch.unit_variant, train=False)[0]
-    found = []
-    for i in range(1, arch.num_layers):
-        # Test-mode DropConnect uses the mean weights W itself: the plain affine layer.
-        pre = layers.affine_forward(out, params[f"W{i}"], params[f"b{i}"])[0]
-        layer_in, out = out, pre
-        if arch.normalization == "batchnorm":
-            out = layers.batchnorm_forward(
-                pre, params[f"gamma{i}"], params[f"beta{i}"],
-                state[f"running_mean{i}"], state[f"running_var{i}"], train=False,
-            )[0]
-        elif arch.normalization == "layernorm":
-            out = layers.layernorm_forward(pre, params[f"gamma{i}"], params[f"beta{i}"])[0]
-        out = act_forward(out)[0]
-        found.append({"layer": i, **{k: v for k, v in (("in", layer_in), ("pre_norm", pre), ("out", out)) if k in keep}})
-        layer_in = pre = None
-        out = dropout_forward(out, arch.unit_keep_prob(i), arch.unit_variant, train=False)[0]
-    L = arch.num_layers
-    return layers.affine_forward(out, params[f"W{L}"], params[f"b{L}"])[0], found
-
-
 def hidden_activations(arch: Architecture, params, state, x):
-    """Test-mode activations of each hidden layer i = 1..L-1, in order (see ``eval_pass``)."""
-    return eval_pass(arch, params, state, x)[1]
+    """Test-mode values of each hidden layer i = 1..L-1, in order (see ``layer_values``)."""
+    return layer_values(forward(arch, params, state, x, train=False)[1])
+
+
+def layer_values(caches):
+    """What each hidden layer of a forward pass computed, read from its caches: dicts with
+    ``layer`` (i), ``in`` (what its affine layer saw), ``pre_norm`` (the affine output, what
+    a normalisation layer sees), ``act_in`` (what the activation saw) and ``out`` (after the
+    activation: what its dropout sees)."""
+    return [{"layer": i, "in": c.x, "pre_norm": c.pre_norm, "act_in": c.act_in, "out": c.act_out}
+            for i, c in enumerate(caches[1], start=1)]
 
 
 def dropout_inputs(arch: Architecture, params, state, x):

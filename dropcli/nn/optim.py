@@ -6,9 +6,13 @@
 
 ``lr`` defaults to ``opt.learning_rate``; the training loop passes the decayed rate.
 A step is ``coeffs = opt.prepare(state, lr)`` once, then ``opt.update(w, dw, slots,
-coeffs)`` for each parameter: the fused training step (``dropcli.nn.step``) calls the
-same two to update each layer as soon as its gradient exists. Updates work in place, in
-cache-sized chunks with one scratch buffer, so a step makes no full-size temporaries.
+coeffs)`` for each parameter: the training step (``dropcli.nn.step``) calls the same two
+to update each layer as soon as its gradient exists.
+
+Each ``update_chunk`` is its optimizer's textbook formula, each line of it a comment over
+the NumPy in-place operations that compute it, with one scratch buffer ``tmp``.
+``update`` applies it chunk by chunk (``dropcli.nn.chunks``), so a step makes no
+full-size temporaries and each array streams from memory once.
 """
 
 from __future__ import annotations
@@ -18,10 +22,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-# Chunks of this many elements keep an update's working set (w, dw, its slots and a
-# scratch buffer) in a core's L2 cache, so each array streams from memory once per step
-# instead of once per arithmetic pass.
-CHUNK = 1 << 15
+from dropcli.nn.chunks import CHUNK, chunks
 
 
 class Optimizer:
@@ -48,12 +49,11 @@ class Optimizer:
         return (lr,)
 
     def update(self, w, dw, slots, coeffs):
-        """Update one parameter array ``w`` in place from its gradient ``dw``."""
+        """Update one parameter array ``w`` (contiguous) in place from its gradient ``dw``."""
         flat = [a.reshape(-1) for a in (w, dw, *(slots[name] for name in self.slot_names))]
         scratch = np.empty(min(w.size, CHUNK), w.dtype)
-        for lo in range(0, w.size, CHUNK):
-            hi = min(w.size, lo + CHUNK)
-            self.update_chunk(*(a[lo:hi] for a in flat), tmp=scratch[: hi - lo], coeffs=coeffs)
+        for piece in chunks(w.size):
+            self.update_chunk(*(a[piece] for a in flat), tmp=scratch[: piece.stop - piece.start], coeffs=coeffs)
 
     def step(self, params, grads, state, lr=None):
         coeffs = self.prepare(state, lr)
@@ -68,28 +68,28 @@ class SGD(Optimizer):
     learning_rate: float = 1e-2
 
     def update_chunk(self, w, dw, *, tmp, coeffs):
-        np.multiply(dw, coeffs[0], out=tmp)
-        w -= tmp
+        (lr,) = coeffs
+        w -= np.multiply(lr, dw, out=tmp)
 
 
 @dataclass(frozen=True)
 class Momentum(Optimizer):
-    """v = momentum * v - lr * dw; w += v  (cs231n's sgd_momentum)."""
+    """v = momentum * v - lr * dw;  w += v  (cs231n's sgd_momentum)."""
 
     learning_rate: float = 1e-2
     momentum: float = 0.9
     slot_names = ("v",)
 
     def update_chunk(self, w, dw, v, *, tmp, coeffs):
+        (lr,) = coeffs
         v *= self.momentum
-        np.multiply(dw, coeffs[0], out=tmp)
-        v -= tmp
+        v -= np.multiply(lr, dw, out=tmp)
         w += v
 
 
 @dataclass(frozen=True)
 class RMSProp(Optimizer):
-    """cache = decay * cache + (1 - decay) * dw^2; w -= lr * dw / (sqrt(cache) + eps)."""
+    """cache = decay * cache + (1 - decay) * dw^2;  w -= lr * dw / (sqrt(cache) + eps)."""
 
     learning_rate: float = 1e-2
     decay_rate: float = 0.99
@@ -97,54 +97,58 @@ class RMSProp(Optimizer):
     slot_names = ("cache",)
 
     def update_chunk(self, w, dw, cache, *, tmp, coeffs):
-        np.multiply(dw, dw, out=tmp)
-        cache -= tmp  # cache = decay * (cache - dw^2) + dw^2, without temporaries
-        cache *= self.decay_rate
-        cache += tmp
-        np.sqrt(cache, out=tmp)
-        tmp += self.epsilon
-        np.divide(dw, tmp, out=tmp)
-        tmp *= coeffs[0]
-        w -= tmp
+        (lr,) = coeffs
+        decay = self.decay_rate
+        # cache = decay * cache + (1 - decay) * dw^2
+        cache *= decay
+        dw2 = np.multiply(dw, dw, out=tmp)
+        cache += np.multiply(1 - decay, dw2, out=tmp)
+        # w -= lr * dw / (sqrt(cache) + eps)
+        denom = np.sqrt(cache, out=tmp)
+        denom += self.epsilon
+        step = np.divide(dw, denom, out=tmp)
+        step *= lr
+        w -= step
 
 
 @dataclass(frozen=True)
 class Adam(Optimizer):
     """Adam (Kingma & Ba 2015) with bias correction, the same update as PyTorch's:
 
-    m = b1 m + (1-b1) dw;  v = b2 v + (1-b2) dw^2
-    w -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
+    m = b1 * m + (1 - b1) * dw;  v = b2 * v + (1 - b2) * dw^2
+    w -= lr * mhat / (sqrt(vhat) + eps)  with  mhat = m / (1 - b1^t),  vhat = v / (1 - b2^t)
 
-    The slots keep M = m / (1-b1) and V = v / (1-b2), which need one pass less each
-    (M = b1 M + dw), and the constants fold into two scalars; per element a step is ten
-    in-place passes over cache-sized chunks.
+    The last line is computed in the paper's own rearrangement (end of its section 2),
+    w -= lr_t * m / (sqrt(v) + eps_t) with lr_t = lr sqrt(1 - b2^t) / (1 - b1^t) and
+    eps_t = eps sqrt(1 - b2^t): the same number, without a pass for mhat or vhat.
     """
 
     learning_rate: float = 1e-3
     beta1: float = 0.9
     beta2: float = 0.999
     epsilon: float = 1e-8
-    slot_names = ("M", "V")
+    slot_names = ("m", "v")
 
     def coefficients(self, t, lr):
-        b1, b2 = self.beta1, self.beta2
-        # sqrt(v) / sqrt(1 - b2^t) = c * sqrt(V) with c = sqrt((1 - b2) / (1 - b2^t)), so
-        # w -= [lr (1 - b1) / ((1 - b1^t) c)] * M / (sqrt(V) + eps / c).
-        c = math.sqrt((1 - b2) / (1 - b2**t))
-        return lr * (1 - b1) / ((1 - b1**t) * c), self.epsilon / c
+        root = math.sqrt(1 - self.beta2**t)
+        return lr * root / (1 - self.beta1**t), self.epsilon * root
 
-    def update_chunk(self, w, dw, M, V, *, tmp, coeffs):
-        scale, eps = coeffs
-        M *= self.beta1
-        M += dw
-        np.multiply(dw, dw, out=tmp)
-        V *= self.beta2
-        V += tmp
-        np.sqrt(V, out=tmp)
-        tmp += eps
-        np.divide(M, tmp, out=tmp)
-        tmp *= scale
-        w -= tmp
+    def update_chunk(self, w, dw, m, v, *, tmp, coeffs):
+        lr_t, eps_t = coeffs
+        b1, b2 = self.beta1, self.beta2
+        # m = b1 * m + (1 - b1) * dw
+        m *= b1
+        m += np.multiply(1 - b1, dw, out=tmp)
+        # v = b2 * v + (1 - b2) * dw^2
+        v *= b2
+        dw2 = np.multiply(dw, dw, out=tmp)
+        v += np.multiply(1 - b2, dw2, out=tmp)
+        # w -= lr_t * m / (sqrt(v) + eps_t)
+        denom = np.sqrt(v, out=tmp)
+        denom += eps_t
+        step = np.divide(m, denom, out=tmp)
+        step *= lr_t
+        w -= step
 
 
 OPTIMIZERS = {"sgd": SGD, "momentum": Momentum, "rmsprop": RMSProp, "adam": Adam}

@@ -10,7 +10,8 @@ from datetime import datetime, timezone
 from itertools import pairwise
 from pathlib import Path
 
-from dropcli.store.runs import atomic_write_text, write_json
+from dropcli.report.figures.common import new_figure, save_figure
+from dropcli.store.files import atomic_write_text, write_json
 
 LABEL = {"train_mean": "train-time mean", "train_var": "train-time variance", "dropped_fraction": "fraction dropped",
          "test_mean": "test-time mean"}
@@ -119,8 +120,6 @@ YLABEL = {"train_mean": "mean of the train-time output", "train_var": "variance 
 
 
 def _write_figure(results: dict, path: Path) -> None:
-    from dropcli.report.figures.common import save_figure
-
     save_figure(expectation_figure(results), path)
 
 
@@ -128,8 +127,6 @@ def expectation_figure(results: dict):
     """Measured (markers, bars of z_tol standard errors) vs predicted (dotted) per quantity and
     keep_prob, one marker shape per variant, with the measured input mean as a dashed line."""
     from matplotlib.lines import Line2D
-
-    from dropcli.report.figures.common import new_figure as _figure
 
     rows = results["expectation"]
     variants = list(dict.fromkeys(r["variant"] for r in rows))
@@ -144,7 +141,7 @@ def expectation_figure(results: dict):
     gap = max(pairwise(keeps), key=lambda g: g[1] - g[0], default=(keeps[0] + 1.5 * dodge, keeps[0] + 3 * dodge))
     label_x = sum(gap) / 2
     styles = list(zip(variants, ("tab:blue", "tab:orange", "tab:green", "tab:red"), "os^D"))
-    fig = _figure(4.3 * len(panels) + 1.8, 4)
+    fig = new_figure(4.3 * len(panels) + 1.8, 4)
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
     for j, (variant, color, marker) in enumerate(styles):
         shift = (j - (len(styles) - 1) / 2) * dodge

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from dropcli.store.runs import RunRecord
-from dropcli.evidence.stats import Stat
+if TYPE_CHECKING:  # annotations only: the CLI imports pct and plural without NumPy
+    from dropcli.evidence.stats import Stat
+    from dropcli.store.runs import RunRecord
 
 
 def num(v, digits=4) -> str:
@@ -15,8 +17,10 @@ def num(v, digits=4) -> str:
     return f"{v:.{digits}g}"
 
 
-def pct(v) -> str:
-    return f"{100 * v:.2f}" if isinstance(v, (int, float)) and not isinstance(v, bool) else "-"
+def pct(v, digits: int = 2, unit: str = "") -> str:
+    """A fraction as a percentage: ``91.20`` in a report's % column; the CLI asks for
+    ``digits=1, unit="%"``: ``91.2%``. Anything but a number is ``-``."""
+    return f"{100 * v:.{digits}f}{unit}" if isinstance(v, (int, float)) and not isinstance(v, bool) else "-"
 
 
 def pm(stat: Stat, signed: bool = False) -> str:

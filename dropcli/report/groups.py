@@ -1,5 +1,6 @@
-"""A sweep's runs grouped into replicates (runs that differ only in ``seed``), and the
-metrics whose mean and 95% t-interval over the seeds the sweep figures and reports show.
+"""A sweep's runs grouped into replicates (runs that differ only in ``seed``), the
+metrics whose mean and 95% t-interval over the seeds the sweep figures and reports show,
+and comparisons of two settings paired by seed (the report's tables and its verdict).
 
 Reads ``RunRecord``s (``dropcli.store.runs``) only; the statistics come from ``dropcli.evidence.stats``.
 """
@@ -31,6 +32,7 @@ METRICS = {
     "final_val": ("final val acc", lambda s: _get(s, "final", "val_acc")),
     "best_val": ("best val acc", lambda s: _get(s, "best", "val_acc")),
     "gap": ("train - val gap (final epoch)", _gap),
+    "final_train": ("final train acc", lambda s: _get(s, "final", "train_acc")),
 }
 
 
@@ -91,6 +93,21 @@ class SweepGroups:
         numeric = [k for k in self.varying if all(_is_number(g.value(k)) for g in self.groups)]
         return KEEP if KEEP in self.varying else (numeric or self.varying or [None])[0]
 
+    def numeric_axes(self) -> list[str]:
+        """The varying keys other than keep_prob whose every value is a number (data.num_train,
+        model.reg, ...): each gets a figure against it (``report.figures.axis``)."""
+        return [k for k in self.varying if k != KEEP and all(_is_number(g.value(k)) for g in self.groups)]
+
+    def twin(self, grp: Group, key: str, wanted) -> Group | None:
+        """The group with ``grp``'s values except ``key``, whose value ``wanted(group)`` accepts."""
+        same = [k for k in grp.values if k != key]
+        return next((g for g in self.groups if g is not grp and wanted(g)
+                     and all(g.values.get(k) == grp.values.get(k) for k in same)), None)
+
+    def baseline(self, grp: Group) -> Group | None:
+        """The keep_prob = 1 group with ``grp``'s other values: what dropout is compared with."""
+        return self.twin(grp, KEEP, lambda g: g.keep_prob == 1)
+
     def series_keys(self, x: str | None = KEEP) -> list[str]:
         """The varying keys that tell the lines of a figure against ``x`` apart."""
         return [k for k in self.varying if k != x]
@@ -101,6 +118,22 @@ class SweepGroups:
         for g in self.groups:
             out.setdefault(g.label(keys), []).append(g)
         return {k: sorted(v, key=lambda g: (g.keep_prob is None, g.keep_prob or 0)) for k, v in out.items()}
+
+
+def paired(runs: list[RunRecord], base: list[RunRecord], read) -> Stat:
+    """Mean and 95% CI over seeds of ``read(summary) - read(twin's summary)``, where the twin
+    is the run of ``base`` with the same seed; runs without a twin (or a number) are left out."""
+    twins = {}
+    for r in base:
+        if r.value("seed") is not None:
+            twins.setdefault(r.value("seed"), r)
+    diffs = []
+    for r in runs:
+        twin = twins.get(r.value("seed")) if r.value("seed") is not None else None
+        a, b = read(r.summary or {}), read(twin.summary or {}) if twin else None
+        if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+            diffs.append(a - b)
+    return mean_ci(diffs)
 
 
 def _key(value) -> str:

@@ -8,6 +8,7 @@ or opened from disk:
           diagnostics.png                               runs that recorded diagnostics
     <sweep>/val_curves.png, keep_prob.png, gap.png,     every sweep (the figures its data
             grad_flow.png (with diagnostics),           allows)
+            vs_<axis>.png                               per numeric swept axis but keep_prob
             report.md, report.html
     report.md, report.html                              RUNS_DIR: index over everything
 
@@ -33,15 +34,19 @@ from pathlib import Path
 from dropcli.report.figures import common as figures, run as plots_run
 from dropcli.report import groups as sweep_groups
 from dropcli.errors import RunStoreError
+from dropcli.report.figures.axis import axis_figures, plot_axis
 from dropcli.report.figures.sweep import plot_gap, plot_grad_flow, plot_keep_prob, plot_val_curves
 from dropcli.report.doc import Bullets, Heading, Image, Link, Para, to_html, to_markdown
 from dropcli.report.format import counts, existing, plural
 from dropcli.report.run_page import run_blocks, run_figures, run_page
 from dropcli.report.sweep_page import SWEEP_FIGURES, Sweep, runs_table, sweep_blocks
-from dropcli.store.runs import (
-    FINAL_STATUSES, RunRecord, atomic_write_bytes, find_runs, find_sweeps, is_run_dir, is_sweep_dir, listed_runs,
-    read_run,
+from dropcli.store.files import atomic_write_bytes
+from dropcli.store.layout import (
+    CONFIG_FILE, EXPECTATION_FILE, FINAL_STATUSES, METRICS_FILE, REPORT_HTML, REPORT_MD, SUMMARY_FILE, is_run_dir,
+    is_sweep_dir,
 )
+from dropcli.store.runs import RunRecord, find_runs, read_run
+from dropcli.store.sweeps import find_sweeps, read_sweep
 from dropcli.report.groups import group_sweep
 
 SWEEP_PLOTS = {"keep_prob.png": plot_keep_prob, "val_curves.png": plot_val_curves,
@@ -60,7 +65,7 @@ class PlotResult:
 # --- one run ---------------------------------------------------------------------------
 
 
-RUN_INPUTS = ("config.yaml", "metrics.jsonl", "summary.json", "expectation.json")
+RUN_INPUTS = (CONFIG_FILE, METRICS_FILE, SUMMARY_FILE, EXPECTATION_FILE)  # what run figures are drawn from
 # The code that draws run figures (keep_prob_of titles them): when it changes, they are redrawn.
 RUN_FIGURE_CODE = [Path(m.__file__) for m in (plots_run, figures, sweep_groups)]
 
@@ -87,7 +92,7 @@ def _plot_run(run: RunRecord, result: PlotResult, force: bool) -> None:
                 result.files.append(draw(run, path))
         except Exception as e:  # one bad figure must not cost the run its report
             result.warnings.append(_failure(path, e))
-    _write_report(run_blocks(run), run.path / "report.md", run_page(run), f"dropcli: run {run.run_id}", result)
+    _write_report(run_blocks(run), run.path / REPORT_MD, run_page(run), f"dropcli: run {run.run_id}", result)
 
 
 def _failure(path: Path, e: Exception) -> str:
@@ -98,24 +103,13 @@ def _failure(path: Path, e: Exception) -> str:
 
 
 def _read_sweep(sweep_dir: Path, warnings: list[str]) -> Sweep:
-    """Like ``runs.read_sweep``, but a run that cannot be read is a warning, not an error,
-    and run folders missing from sweep.yaml's list are included."""
-    import yaml
-
-    try:
-        spec = yaml.safe_load((sweep_dir / "sweep.yaml").read_text(encoding="utf-8")) or {}
-    except (OSError, ValueError, RecursionError, yaml.YAMLError) as e:
-        warnings.append(f"{sweep_dir / 'sweep.yaml'}: cannot read ({type(e).__name__})")
-        spec = {}
-    spec = spec if isinstance(spec, dict) else {}
-    listed = listed_runs(spec)
-    extra = sorted(p.name for p in sweep_dir.iterdir() if is_run_dir(p) and p.name not in listed)
-    return Sweep(sweep_dir, spec, [r for r in (_read_run(sweep_dir / rid, warnings) for rid in listed + extra) if r])
+    """The sweep as ``store.sweeps.read_sweep`` reads it, its warnings added to ``warnings``."""
+    record = read_sweep(sweep_dir)
+    warnings.extend(record.warnings)
+    return Sweep(record.path, record.spec, record.runs)
 
 
 def _read_run(run_dir: Path, warnings: list[str]) -> RunRecord | None:
-    if not is_run_dir(run_dir):
-        return None
     try:
         run = read_run(run_dir)
     except RunStoreError as e:
@@ -128,15 +122,20 @@ def _read_run(run_dir: Path, warnings: list[str]) -> RunRecord | None:
 def _plot_sweep(sweep: Sweep, result: PlotResult) -> None:
     """The sweep's figures and report (.md and .html); a figure that fails is a warning."""
     sweep.groups = group_sweep(sweep.spec, sweep.runs)
-    for name, _ in SWEEP_FIGURES if sweep.runs else ():
+    draws = {name: SWEEP_PLOTS[name] for name, _ in SWEEP_FIGURES}
+    draws.update({name: lambda groups, title, path, key=key: plot_axis(groups, key, title, path)
+                  for key, name in axis_figures(sweep.groups)})
+    for old in set(sweep.path.glob("vs_*.png")) - {sweep.path / name for name in draws}:
+        old.unlink(missing_ok=True)  # an axis this sweep no longer has (or an older dropcli's name)
+    for name, draw in draws.items() if sweep.runs else ():
         try:
-            if (drawn := SWEEP_PLOTS[name](sweep.groups, sweep.title, sweep.path / name)) is not None:
+            if (drawn := draw(sweep.groups, sweep.title, sweep.path / name)) is not None:
                 result.files.append(drawn)
             else:  # the figure does not apply (keep_prob.png when keep_prob is not swept): none, not an old one
                 (sweep.path / name).unlink(missing_ok=True)
         except Exception as e:  # the table and the other figures are still worth having
             result.warnings.append(_failure(sweep.path / name, e))
-    _write_report(sweep_blocks(sweep), sweep.path / "report.md", sweep.path / "report.html",
+    _write_report(sweep_blocks(sweep), sweep.path / REPORT_MD, sweep.path / REPORT_HTML,
                   f"dropcli: sweep {sweep.title}", result)
 
 
@@ -160,12 +159,12 @@ def index_blocks(root: Path, sweeps: list[Sweep], singles: list[RunRecord], warn
         except Exception:  # its damaged files are in the warnings already (from _plot_sweep)
             blocks += [Heading(2, f"Sweep {sweep.title}"), Para(("not plotted; see the warnings",))]
             continue
-        blocks += [head, *[Para((Link("sweep report", p, sweep.path / "report.html"),))
-                           for p in existing([sweep.path / "report.md"])], *rest]
+        blocks += [head, *[Para((Link("sweep report", p, sweep.path / REPORT_HTML),))
+                           for p in existing([sweep.path / REPORT_MD])], *rest]
     if singles:
         blocks += [Heading(2, "Single runs"), runs_table(singles, [])]
         blocks += [Image(p, f"{r.run_id}: {r.status}") for r in singles for p in existing([r.path / "curves.png"])]
-    checks = sorted(root.glob("checks/*/report.md"), reverse=True)  # `dropcli check`, newest first
+    checks = sorted(root.glob(f"checks/*/{REPORT_MD}"), reverse=True)  # `dropcli check`, newest first
     if checks:
         blocks += [Heading(2, "Checks"), Bullets([[Link(p.parent.name, p), f": {_first_line(p)}"] for p in checks])]
     return blocks
@@ -229,6 +228,6 @@ def plot_all(runs_dir: Path, on_progress=None, *, force: bool = False) -> PlotRe
             result.warnings.append(_failure(unit.path, e))
         progress(done, len(units) + 1, str(unit.path.relative_to(root)))
     blocks = index_blocks(root, sweeps, singles, result.warnings)
-    _write_report(blocks, root / "report.md", root / "report.html", f"dropcli: {root.resolve().name}", result)
+    _write_report(blocks, root / REPORT_MD, root / REPORT_HTML, f"dropcli: {root.resolve().name}", result)
     progress(len(units) + 1, len(units) + 1, "report")
     return result

@@ -8,9 +8,12 @@ from pathlib import Path
 from dropcli.report.figures import run as plots_run
 from dropcli.errors import RunStoreError
 from dropcli.report.figures.common import diagnostics_of
+from dropcli.report.figures.mc_eval import MC_EVAL_PNG
 from dropcli.report.doc import Bullets, Heading, Image, Para, Table
 from dropcli.report.format import drop_rate, existing, num, pct
-from dropcli.store.runs import RunRecord, read_json
+from dropcli.store.files import read_json
+from dropcli.store.layout import MC_EVAL_FILE, REPORT_HTML
+from dropcli.store.runs import RunRecord
 from dropcli.report.groups import keep_prob_of
 
 
@@ -84,7 +87,7 @@ def _variance_shift_blocks(run: RunRecord, level: int) -> list:
 
 def _mc_eval_blocks(run: RunRecord, level: int) -> list:
     try:
-        mc = read_json(run.path / "mc_eval.json")
+        mc = read_json(run.path / MC_EVAL_FILE)
     except RunStoreError:
         return []
     if not mc:
@@ -98,7 +101,7 @@ def _mc_eval_blocks(run: RunRecord, level: int) -> list:
             f"(mean ± 95% CI), against deterministic weight scaling (`dropcli eval`).")
     return [Heading(level, "Weight scaling vs Monte-Carlo averaging"), Para((note,)),
             Table(["split", "T", "MC accuracy (%)", "weight scaling (%)"], rows)] + [
-        Image(p, "accuracy vs T") for p in existing([run.path / "mc_eval.png"])]
+        Image(p, "accuracy vs T") for p in existing([run.path / MC_EVAL_PNG])]
 
 
 def run_blocks(run: RunRecord, level: int = 1) -> list:
@@ -118,7 +121,7 @@ def run_blocks(run: RunRecord, level: int = 1) -> list:
 
 def run_page(run: RunRecord) -> Path:
     """Where the HTML rendering of the run's report goes: beside its report.md."""
-    return run.path / "report.html"
+    return run.path / REPORT_HTML
 
 
 def run_figures(run: RunRecord) -> list[tuple[Path, object]]:

@@ -1,6 +1,6 @@
-"""What the report of one sweep says: one row per setting with statistics over seeds,
-its figures, dropout and variants compared seed by seed, and its runs, as blocks of
-``dropcli.report.doc``."""
+"""What the report of one sweep says: its verdict (``dropcli.report.verdict``), one row per
+setting with statistics over seeds, its figures, dropout and variants compared seed by
+seed, and its runs, as blocks of ``dropcli.report.doc``."""
 
 from __future__ import annotations
 
@@ -8,12 +8,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dropcli.report.figures import run as plots_run
+from dropcli.report.figures.axis import axis_figures
 from dropcli.report.doc import Bullets, Heading, Image, Link, Para, Table
 from dropcli.report.format import counts, drop_rate, existing, num, pct, plural, pm
 from dropcli.report.run_page import run_figures, run_page
+from dropcli.store.layout import REPORT_MD
 from dropcli.store.runs import RunRecord
-from dropcli.evidence.stats import Stat, mean_ci
-from dropcli.report.groups import METRICS, Group, SweepGroups, format_value, keep_prob_of
+from dropcli.evidence.stats import mean_ci
+from dropcli.report.groups import METRICS, Group, SweepGroups, format_value, keep_prob_of, paired
+from dropcli.report.verdict import RULES, verdict
 
 SWEEP_FIGURES = (  # "{x}": the axis the figure is drawn against (SweepGroups.x_key)
     ("keep_prob.png", "final and best validation accuracy vs {x}"),
@@ -70,7 +73,7 @@ def runs_table(runs: list[RunRecord], keys: list[str]) -> Table:
         figs = [[" ", Link(p.name, p)] for p, _ in run_figures(r) if p.exists()]
         keep = keep_prob_of(r)
         rows.append([
-            Link(r.run_id, r.path / "report.md", run_page(r)) if (r.path / "report.md").exists() else r.run_id,
+            Link(r.run_id, r.path / REPORT_MD, run_page(r)) if (r.path / REPORT_MD).exists() else r.run_id,
             r.status, num(keep), drop_rate(keep), *[format_value(r.value(k)) for k in keys], num(r.value("seed")),
             f"{r.metrics[-1].get('epoch') if r.metrics else 0}/{num(r.value('train.epochs'))}",
             pct(METRICS["final_val"][1](s)), pct(METRICS["best_val"][1](s)), pct(test_acc(s)),
@@ -101,29 +104,6 @@ def _group_table(sweep: Sweep) -> Table:
 # --- paired comparisons ------------------------------------------------------------------
 
 
-def paired(runs: list[RunRecord], base: list[RunRecord], read) -> Stat:
-    """Mean and 95% CI over seeds of ``read(run) - read(twin)``, where the twin is the run
-    of ``base`` with the same seed; runs without a twin (or a number) are left out."""
-    twins = {}
-    for r in base:
-        if r.value("seed") is not None:
-            twins.setdefault(r.value("seed"), r)
-    diffs = []
-    for r in runs:
-        twin = twins.get(r.value("seed")) if r.value("seed") is not None else None
-        a, b = read(r.summary or {}), read(twin.summary or {}) if twin else None
-        if isinstance(a, (int, float)) and isinstance(b, (int, float)):
-            diffs.append(a - b)
-    return mean_ci(diffs)
-
-
-def _twin_group(groups: list[Group], grp: Group, key: str, wanted) -> Group | None:
-    """The group with ``grp``'s values except ``key``, whose value ``wanted(group)`` accepts."""
-    same = [k for k in grp.values if k != key]
-    return next((g for g in groups if g is not grp and wanted(g)
-                 and all(g.values.get(k) == grp.values.get(k) for k in same)), None)
-
-
 def _paired_cells(grp: Group, base: Group | None, missing: str) -> list[str]:
     if base is None:
         return [missing] * len(PAIRED_METRICS) + ["0"]
@@ -138,14 +118,12 @@ def _dropout_blocks(sweep: Sweep, level: int) -> list:
     with_dropout = [grp for grp in g.groups if grp.keep_prob is not None and grp.keep_prob != 1]
     if not with_dropout:  # nothing with dropout to compare
         return []
+    if not any(grp.keep_prob == 1 for grp in g.groups):  # the verdict says what cannot be said
+        return []
     head = Heading(level, "Did dropout help? Paired by seed against keep_prob = 1")
-    if not any(grp.keep_prob == 1 for grp in g.groups):
-        return [head, Para(("This sweep has no keep_prob = 1 (no dropout) runs to compare with, so it cannot "
-                            "say whether dropout helped: add 1 to the keep_prob values (e.g. --keep 0.5,1).",))]
     keys = [k for k in g.varying if k != "dropout.keep_prob"]
     rows = [[format_value(grp.values.get(k)) for k in keys] + [num(grp.keep_prob), drop_rate(grp.keep_prob)]
-            + _paired_cells(grp, _twin_group(g.groups, grp, "dropout.keep_prob", lambda b: b.keep_prob == 1),
-                            "no keep_prob = 1 run with these settings")
+            + _paired_cells(grp, g.baseline(grp), "no keep_prob = 1 run with these settings")
             for grp in with_dropout]
     header = [k.rsplit(".", 1)[-1] for k in keys] + ["keep_prob", "drop rate", *[c for c, _ in PAIRED_METRICS],
                                                       "N pairs"]
@@ -167,7 +145,7 @@ def _variant_blocks(sweep: Sweep, level: int) -> list:
         variant = grp.values.get("dropout.variant")
         if variant == ref or grp.keep_prob == 1:  # at keep_prob 1 every variant is the same network
             continue
-        base = _twin_group(g.groups, grp, "dropout.variant", lambda b: b.values.get("dropout.variant") == ref)
+        base = g.twin(grp, "dropout.variant", lambda b: b.values.get("dropout.variant") == ref)
         rows.append([f"{variant} - {ref}", *[format_value(grp.values.get(k)) for k in keys], num(grp.keep_prob),
                      drop_rate(grp.keep_prob), *_paired_cells(grp, base, f"no {ref} run with these settings")])
     title = "Inverted vs vanilla" if set(variants) <= {"inverted", "vanilla"} else "Dropout variants compared"
@@ -194,18 +172,24 @@ def _variant_blocks(sweep: Sweep, level: int) -> list:
 
 
 def sweep_blocks(sweep: Sweep, level: int = 1) -> list:
-    """The report of one sweep: its grid, one row per setting, figures, paired
-    comparisons, its runs."""
+    """The report of one sweep: its grid, its verdict, one row per setting, figures,
+    paired comparisons, its runs."""
     axes = sweep.spec.get("axes") or {}
     grid = "; ".join(f"{k} = {v}" for k, v in axes.items()) or "no axes"
     blocks = [Heading(level, f"Sweep {sweep.title}"),
               Para((f"{plural(len(sweep.runs), 'run')} ({counts(sweep.runs)}). Grid: {grid}. "
                     "Seeds are replicates; rows group runs by every other swept value.",)),
-              Para((STATS_NOTE,)), _group_table(sweep), Para((TEST_NOTE,))]
+              Heading(level + 1, "Verdict"), Bullets(verdict(sweep.groups))]
+    if {g.keep_prob == 1 for g in sweep.groups.groups} == {True, False}:  # something was compared
+        blocks.append(Para((RULES,)))
+    blocks += [Heading(level + 1, "Settings"), Para((STATS_NOTE,)), _group_table(sweep), Para((TEST_NOTE,))]
     failed = [r for r in sweep.runs if r.status not in ("completed", "pending", "running")]
     if failed:
         blocks.append(Bullets([[f"{r.status}: {r.run_id} ({(r.summary or {}).get('reason') or 'no reason recorded'})"]
                                for r in failed]))
+    blocks += [Image(p, f"final validation accuracy and train - val gap vs {key.rsplit('.', 1)[-1]}, one line per "
+                        "keep_prob, 95% band over seeds") for key, name in axis_figures(sweep.groups)
+               for p in existing([sweep.path / name])]
     x = (sweep.groups.x_key() if sweep.groups else None) or "keep_prob"
     blocks += [Image(p, alt.format(x=x.rsplit(".", 1)[-1])) for name, alt in SWEEP_FIGURES
                for p in existing([sweep.path / name])]

@@ -1,1 +1,3 @@
-"""The runs store: the on-disk contract of run and sweep folders (``runs``), locks and reuse."""
+"""The runs store: the on-disk contract of run and sweep folders (``layout``), its files
+(``files``), reading runs and sweeps (``runs``, ``damage``, ``sweeps``, ``listing``), locks
+and reuse."""

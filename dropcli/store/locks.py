@@ -1,7 +1,7 @@
 """Who may train a run: ``flock`` locks that the kernel drops when their process dies.
 
 The layout they live in (a run's ``lock``, ``.locks/<run_id>`` in the runs folder) and
-what they mean for a run's status are part of the runs-store contract in ``dropcli.store.runs``.
+what they mean for a run's status are part of the runs-store contract in ``dropcli.store.layout``.
 """
 
 from __future__ import annotations
@@ -13,8 +13,7 @@ import socket
 from pathlib import Path
 
 from dropcli.errors import RunStoreError
-
-LOCKS_DIR = ".locks"
+from dropcli.store.layout import LOCK_FILE, LOCKS_DIR
 
 
 class RunBusyError(RunStoreError):
@@ -40,7 +39,7 @@ def _pid_alive(pid: int) -> bool:
 def read_lock(run_dir: Path) -> dict | None:
     """The run's lock ({"pid", "host"}), None if there is none, {} if it is unreadable."""
     try:
-        lock = json.loads((Path(run_dir) / "lock").read_bytes().decode("utf-8"))
+        lock = json.loads((Path(run_dir) / LOCK_FILE).read_bytes().decode("utf-8"))
     except FileNotFoundError:
         return None
     except (OSError, ValueError, RecursionError):
@@ -122,7 +121,8 @@ def claim_run(run_dir: Path, root: Path | None = None):
     locks = Path(root if root is not None else run_dir.parent) / LOCKS_DIR
     held = []
     try:
-        for path, info in ((locks / run_dir.name, _lock_info(run_dir=str(run_dir))), (run_dir / "lock", _lock_info())):
+        wanted = ((locks / run_dir.name, _lock_info(run_dir=str(run_dir))), (run_dir / LOCK_FILE, _lock_info()))
+        for path, info in wanted:
             for _ in range(100):
                 try:
                     path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,5 +1,5 @@
 """Reuse of a run finished in another folder of the runs folder (see "Reuse" in the
-``dropcli.store.runs`` contract), and tidying a run folder before it is trained again."""
+``dropcli.store.layout`` contract), and tidying a run folder before it is trained again."""
 
 from __future__ import annotations
 
@@ -9,13 +9,15 @@ import shutil
 from pathlib import Path
 
 from dropcli.errors import RunStoreError
-from dropcli.store.runs import FINAL_STATUSES, is_run_dir, read_json, run_status, write_json
+from dropcli.store.files import read_json, write_json
+from dropcli.store.layout import FINAL_STATUSES, SUMMARY_FILE, TRAINED_FILES, is_run_dir
+from dropcli.store.runs import run_status
 
 
 def find_peer(root: Path, run_id: str, statuses, exclude: Path | None = None) -> Path | None:
     """Another folder of run ``run_id`` under the runs folder ``root`` (a single run, or a
     run of one of its sweeps) whose status is in ``statuses``; None if there is none. A
-    damaged run reads corrupt (``runs.damage``), so it is never the peer of a finished one."""
+    damaged run reads corrupt (``store.damage``), so it is never the peer of a finished one."""
     root = Path(root)
     candidates = [root / run_id]
     try:
@@ -29,26 +31,23 @@ def find_peer(root: Path, run_id: str, statuses, exclude: Path | None = None) ->
     return None
 
 
-REUSED_FILES = ("config.yaml", "meta.json", "metrics.jsonl", "params.npz", "expectation.json")
-
-
 def reuse_run(peer: Path, run_dir: Path, root: Path) -> dict:
     """Give ``run_dir`` the finished run ``peer``'s files (hard links, or copies) and a
     summary saying where they came from; return that summary. Hold ``claim_run`` first.
     RunStoreError if ``peer`` is no longer finished, or damaged (corrupt) meanwhile."""
     peer, run_dir = Path(peer), Path(run_dir)
-    summary = read_json(peer / "summary.json")
+    summary = read_json(peer / SUMMARY_FILE)
     if summary is None or run_status(peer) not in FINAL_STATUSES:
         raise RunStoreError(f"{peer}: no longer a finished run")
-    (run_dir / "summary.json").unlink(missing_ok=True)  # readers must not pair an old summary with new files
-    for name in REUSED_FILES:
+    (run_dir / SUMMARY_FILE).unlink(missing_ok=True)  # readers must not pair an old summary with new files
+    for name in TRAINED_FILES[:-1]:  # all but summary.json, written below
         if (peer / name).is_file():
             _link_or_copy(peer / name, run_dir / name)
         else:
             (run_dir / name).unlink(missing_ok=True)
     summary = {k: v for k, v in summary.items() if k != "schema_version"}
     summary.update(run_id=run_dir.name, reused_from=os.path.relpath(peer, root))
-    write_json(run_dir / "summary.json", summary)
+    write_json(run_dir / SUMMARY_FILE, summary)
     return summary
 
 

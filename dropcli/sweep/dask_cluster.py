@@ -31,10 +31,15 @@ import signal
 import socket
 import uuid
 
+from dropcli.config import to_yaml
 from dropcli.errors import DropcliError, ExecutorError
+from dropcli.experiment.remote import store_files, train_files
+from dropcli.experiment.run import mark_interrupted, settled, start_run
+from dropcli.store.files import write_json
+from dropcli.store.layout import SUMMARY_FILE
 from dropcli.store.locks import RunBusyError, claim_run
-from dropcli.store.runs import write_json
 from dropcli.sweep.job import SweepJob, failed, signals_blocked
+from dropcli.version import __version__
 
 ALLOWED_FAILURES = 2  # worker deaths a run survives on a LocalCluster (so 3 attempts in all)
 WORKERS_TIMEOUT = 60  # seconds to wait for a scheduler's first worker
@@ -86,8 +91,6 @@ class DaskExecutor:
 
     def _check_workers(self) -> None:
         """At least one worker, and every worker runs this version of dropcli."""
-        from dropcli.version import __version__
-
         try:
             self.client.wait_for_workers(1, timeout=WORKERS_TIMEOUT)
         except TimeoutError:
@@ -119,8 +122,6 @@ class DaskExecutor:
     def run(self, job: SweepJob, todo: list) -> list:
         from distributed import as_completed
 
-        from dropcli.experiment import mark_interrupted
-
         queue, busy = list(todo), []
         flight = {}  # future -> (run, the ExitStack holding its claim)
         completed = as_completed(loop=self.client.loop)
@@ -146,9 +147,6 @@ class DaskExecutor:
     def _submit(self, job, queue, flight, completed, busy) -> None:
         """Claim runs and submit them, keeping about two per task slot in flight (a run
         is claimed, and reads ``running``, only while it is in flight)."""
-        from dropcli.version import __version__
-        from dropcli.config.schema import to_yaml
-
         if not queue:
             return
         window = max(2, 2 * sum(self.client.nthreads().values()))
@@ -221,8 +219,6 @@ def _connect(distributed, address: str):
 def _claim(job: SweepJob, run, busy: list):
     """Claim ``run`` for a worker and clear its folder; None if it needs no training (it
     is reported now) or another process is training it (it goes to ``busy``)."""
-    from dropcli.experiment import settled, start_run
-
     run_dir = job.path / run.run_id
     claim = contextlib.ExitStack()
     try:
@@ -248,14 +244,12 @@ def _outcome(run_dir, run, future) -> dict:
     """Write what the run's future brought back; return the run's summary."""
     from distributed import KilledWorker
 
-    from dropcli.experiment import store_files
-
     try:
         files = future.result()
     except KilledWorker as e:
         summary = {"run_id": run.run_id, "status": "failed",
                    "reason": f"the dask workers training it kept dying (KilledWorker: {e})"}
-        write_json(run_dir / "summary.json", summary)
+        write_json(run_dir / SUMMARY_FILE, summary)
         return summary
     except Exception as e:  # raised before training (data, a worker without dropcli): nothing written
         return failed(run, e)
@@ -266,16 +260,11 @@ def _outcome(run_dir, run, future) -> dict:
 
 
 def _dropcli_version() -> str:
-    from dropcli.version import __version__
-
     return __version__
 
 
 def _train_task(config_yaml: str, argv, version: str, threads: int) -> dict:
     from distributed import get_worker
-
-    from dropcli.version import __version__
-    from dropcli.experiment import train_files
 
     worker = get_worker()
     if version != __version__:

@@ -34,10 +34,10 @@ class SweepJob:
     """What every executor needs from the sweep."""
 
     path: Path  # the sweep folder; each run goes to path / run.run_id
-    threads: int  # BLAS threads every run trains with, whichever executor and -j (see sweep.run_threads)
+    threads: int  # BLAS threads every run trains with, whichever executor and -j (see sweep.run.run_threads)
     argv: list | None  # recorded in each run's meta.json
     force: bool  # train even runs that are done (no reuse)
-    done: tuple  # statuses that need no training (see sweep.done_statuses)
+    done: tuple  # statuses that need no training (see sweep.run.done_statuses)
     finished: Callable  # finished(run, summary): a run ended (any status)
     emit: Callable  # emit(kind, run, summary): progress events ("wait")
 

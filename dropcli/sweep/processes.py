@@ -21,6 +21,7 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
+from dropcli.experiment.run import train_run
 from dropcli.store.locks import RunBusyError
 from dropcli.store.runs import read_summary, run_status
 from dropcli.sweep.job import SweepJob, failed, signals_blocked
@@ -172,8 +173,6 @@ def _watch_parent(parent: int) -> None:
 
 
 def _worker(config, sweep_dir, root, argv, force, skip, threads):
-    from dropcli.experiment import train_run
-
     try:
         _WORKER["in_run"] = True
         return train_run(config, sweep_dir, argv=argv, force=force, skip=skip, root=root, threads=threads)

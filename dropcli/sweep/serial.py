@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dropcli.experiment.run import train_run
 from dropcli.store.locks import RunBusyError
 from dropcli.sweep.job import SweepJob, failed
 
@@ -18,8 +19,6 @@ class SerialExecutor:
         return None
 
     def run(self, job: SweepJob, todo: list) -> list:
-        from dropcli.experiment import train_run
-
         busy = []
         for run in todo:
             try:

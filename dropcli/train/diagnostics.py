@@ -29,7 +29,7 @@ import math
 
 import numpy as np
 
-from dropcli.nn.model import eval_pass
+from dropcli.nn.model import forward, layer_values
 
 
 def _overflow_recorded():
@@ -61,7 +61,7 @@ class GradNorms:
 
 class ActivationStats:
     """Per hidden layer: sums for the mean and std of its outputs, and which units were ever
-    non-zero; ``add`` the ``found`` list of each batch of ``eval_pass``."""
+    non-zero; ``add`` each batch's ``model.layer_values``."""
 
     def __init__(self):
         self.count, self.sum, self.sumsq, self.active = {}, {}, {}, {}
@@ -103,9 +103,9 @@ def scores_and_activations(arch, params, state, X, batch_size: int = 1000):
     ``ActivationStats`` of its hidden layers, in batches of ``batch_size`` rows."""
     stats, parts = ActivationStats(), []
     for lo in range(0, len(X), batch_size):
-        scores, found = eval_pass(arch, params, state, X[lo : lo + batch_size], keep=("out",))
+        scores, caches, _ = forward(arch, params, state, X[lo : lo + batch_size], train=False)
         parts.append(scores)
-        stats.add(found, relu=arch.activation == "relu")
+        stats.add(layer_values(caches), relu=arch.activation == "relu")
     scores = np.concatenate(parts) if parts else np.zeros((0, arch.num_classes), X.dtype)
     return scores, stats
 

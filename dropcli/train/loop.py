@@ -14,10 +14,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from dropcli.train.diagnostics import GradNorms, epoch_diagnostics, scores_and_activations
+from dropcli.nn.layers import log_softmax
 from dropcli.nn.model import FullyConnectedNet, predict_scores
 from dropcli.nn.optim import make_optimizer
 from dropcli.nn.step import TrainStep
+from dropcli.train.diagnostics import GradNorms, epoch_diagnostics, scores_and_activations
 
 
 @dataclass(frozen=True)
@@ -73,9 +74,7 @@ def evaluate(net: FullyConnectedNet, X, y, batch_size: int = 1000):
 
 def accuracy_and_loss(scores, y):
     """Accuracy and mean cross-entropy of scores (N, C) for labels y (N,)."""
-    shifted = scores - scores.max(axis=1, keepdims=True)
-    log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
-    loss = -float(np.mean(log_probs[np.arange(len(y)), y], dtype=np.float64))
+    loss = -float(np.mean(log_softmax(scores)[np.arange(len(y)), y], dtype=np.float64))
     acc = float(np.mean(scores.argmax(axis=1) == y))
     return acc, loss
 
@@ -98,7 +97,7 @@ def fit(net: FullyConnectedNet, data, settings: TrainSettings, *, order_rng, dro
     X_sub, y_sub = X[sub], y[sub]
     optimizer = make_optimizer(settings.optimizer, learning_rate=settings.learning_rate)
     batches = minibatches(n, settings.batch_size, min_rows=2 if net.arch.normalization == "batchnorm" else 1)
-    # The fused step (forward, backward, update) owns the parameters while training.
+    # The training step (forward, backward, update, in buffers) owns the parameters while training.
     step = TrainStep(net.arch, net.params, optimizer, max((hi - lo for lo, hi in batches), default=0))
     net.params = step.params
     history = History()

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from dropcli.store.runs import RunRecord, atomic_write_bytes
+from dropcli.store.files import atomic_write_bytes
+from dropcli.store.runs import RunRecord
 
 DPI = 90
 

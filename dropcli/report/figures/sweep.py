@@ -27,34 +27,12 @@ from dropcli.report.figures.common import (
     diagnostic_series, diagnostics_of, keep_prob_label, layer_order, metric_column, new_figure, save_figure,
     save_or_remove,
 )
+from dropcli.report.figures.series import (
+    axis_name, caption, legend_below, legend_height, n_range, styles, top_inches,
+)
 from dropcli.store.runs import RunRecord
 from dropcli.evidence.stats import mean_ci
 from dropcli.report.groups import KEEP, METRICS, Group, SweepGroups, format_value
-
-EXCLUDED_NOTE = "runs not completed are excluded from means and CIs"
-
-
-LINESTYLES = ("-", "--", "-.", (0, (5, 1, 1, 1, 1, 1)))  # ":" marks runs that did not complete
-
-
-def _styles(sweep: SweepGroups) -> dict[str, tuple]:
-    """(colour, line style) per setting, by ``g.label(sweep.varying)``, the same in every
-    figure of the sweep: one colour per keep_prob when keep_prob varies and one line style
-    per value of the other varying keys; else one colour per setting."""
-    from matplotlib import colormaps
-
-    others = sweep.series_keys()
-    labels = list(dict.fromkeys(g.label(others) for g in sweep.groups))
-    keeps = sorted({g.keep_prob for g in sweep.groups if g.keep_prob is not None})
-    colour = {k: colormaps["viridis"](0.85 * i / max(len(keeps) - 1, 1)) for i, k in enumerate(keeps)}
-    out = {}
-    for g in sweep.groups:
-        j = labels.index(g.label(others))
-        if KEEP in sweep.varying:
-            out[g.label(sweep.varying)] = (colour.get(g.keep_prob, "gray"), LINESTYLES[j % len(LINESTYLES)])
-        else:
-            out[g.label(sweep.varying)] = (colormaps["tab10"](j % 10), "-")
-    return out
 
 
 def _epoch_matrix(runs: list[RunRecord]) -> tuple[np.ndarray, np.ndarray]:
@@ -84,7 +62,7 @@ def val_curves_figure(sweep: SweepGroups, title: str):
     from matplotlib.ticker import MaxNLocator
 
     panels = sweep.by(sweep.panel_keys())
-    styles = _styles(sweep)
+    style = styles(sweep)
     cols = len(panels) if len(panels) <= 3 else math.ceil(math.sqrt(len(panels)))
     rows = math.ceil(len(panels) / cols)
     legend_in = 0.5 + 0.17 * max(len(g) for g in panels.values())  # x label and legend below each panel
@@ -97,7 +75,7 @@ def val_curves_figure(sweep: SweepGroups, title: str):
     drawn = []  # (epochs, values in %, is a mean) of every line, for the y range
     for ax, (panel, groups) in zip(axes, panels.items()):
         for g in groups:
-            drawn += _val_curve(ax, g, styles[g.label(sweep.varying)], g.label(other))
+            drawn += _val_curve(ax, g, style[g.label(sweep.varying)], g.label(other))
         ax.set(title=panel or "all runs", xlabel="epoch", ylabel="validation accuracy (%)")
         ax.grid(alpha=0.3)
         ax.yaxis.set_tick_params(labelleft=True)
@@ -170,17 +148,17 @@ def keep_prob_figure(sweep: SweepGroups, title: str):
     x_key = sweep.x_key()
     if x_key is None:
         return None
-    fig = new_figure(10, 4.2 + _legend_height(sweep, x_key))
+    fig = new_figure(10, 4.2 + legend_height(sweep, x_key))
     axes = fig.subplots(1, 2, sharey=True)
     clipped = False
     for ax, metric in zip(axes, ("final_val", "best_val")):
         clipped |= _metric_vs_axis(ax, sweep, x_key, metric, limits=(0, 100))
         ax.set(title=METRICS[metric][0], ylabel="validation accuracy (%)")
         ax.yaxis.set_tick_params(labelleft=True)
-    text = _caption(f"{title}: validation accuracy vs {_axis_name(x_key)} (mean over seeds, 95% CI; dots: seeds)",
+    text = caption(f"{title}: validation accuracy vs {axis_name(x_key)} (mean over seeds, 95% CI; dots: seeds)",
                     sweep, x_key, clipped, "[0, 100] %", width=110)
     fig.suptitle(text, fontsize=10)
-    _legend_below(fig, axes[0], sweep, x_key, left=0.07, right=0.98, top_in=_top_in(text, x_key),
+    legend_below(fig, axes[0], sweep, x_key, left=0.07, right=0.98, top_in=top_inches(text, x_key),
                   bottom_in=0.55, wspace=0.22)
     return fig
 
@@ -197,39 +175,16 @@ def gap_figure(sweep: SweepGroups, title: str):
     x_key = sweep.x_key()
     if x_key is None:
         return None
-    fig = new_figure(6.5, 4.2 + _legend_height(sweep, x_key))
+    fig = new_figure(6.5, 4.2 + legend_height(sweep, x_key))
     ax = fig.subplots()
     clipped = _metric_vs_axis(ax, sweep, x_key, "gap", limits=(-100, 100))
     ax.axhline(0, color="gray", lw=0.5)
     ax.set(title="train - val accuracy at the final epoch", ylabel="gap (percentage points)")
-    text = _caption(f"{title}: generalization gap vs {_axis_name(x_key)}", sweep, x_key, clipped,
+    text = caption(f"{title}: generalization gap vs {axis_name(x_key)}", sweep, x_key, clipped,
                     "[-100, 100] points", width=70)
     fig.suptitle(text, fontsize=10)
-    _legend_below(fig, ax, sweep, x_key, left=0.12, right=0.97, top_in=_top_in(text, x_key), bottom_in=0.55)
+    legend_below(fig, ax, sweep, x_key, left=0.12, right=0.97, top_in=top_inches(text, x_key), bottom_in=0.55)
     return fig
-
-
-def _axis_name(key: str) -> str:
-    return key.rsplit(".", 1)[-1]
-
-
-def _top_in(title: str, x_key: str) -> float:
-    """Inches above the axes: the title's lines, the axes' title, the drop-rate axis."""
-    return 0.45 + 0.2 * (title.count("\n") + 1) + (0.35 if x_key == KEEP else 0.0)
-
-
-def _caption(head: str, sweep: SweepGroups, x_key: str, clipped: bool, limits: str, width: int) -> str:
-    """The figure's title: ``head``, then what is excluded, what is fixed and what was
-    clipped, wrapped to ``width`` characters."""
-    import textwrap
-
-    parts = [EXCLUDED_NOTE]
-    keeps = {g.keep_prob for g in sweep.groups}
-    if x_key != KEEP and len(keeps) == 1:
-        parts.append(f"{keep_prob_label(keeps.pop())} in every run")
-    if clipped:
-        parts.append(f"CI bars clipped to the possible range {limits}")
-    return head + "\n" + textwrap.fill("; ".join(parts), width)
 
 
 def plot_grad_flow(sweep: SweepGroups, title: str, path: Path) -> Path | None:
@@ -251,9 +206,9 @@ def grad_flow_figure(sweep: SweepGroups, title: str):
     fig = new_figure(11, 4.2 + 0.2 * math.ceil(len(groups) / 2) + 0.1)
     fig.suptitle(f"{title}: gradient flow (mean over completed seeds, 95% CI)", fontsize=10)
     ax_layers, ax_first = fig.subplots(1, 2)
-    styles = _styles(sweep)
+    style = styles(sweep)
     for g, runs in groups:
-        color, ls = styles[g.label(sweep.varying)]
+        color, ls = style[g.label(sweep.varying)]
         label = f"{g.label(sweep.varying) or 'all runs'} (N={len(runs)})"
         finals = [(r[-1]["diagnostics"].get("grad_norm") or {}) for r in runs]
         names = sorted({n for f in finals for n in f}, key=layer_order)
@@ -285,22 +240,6 @@ def grad_flow_figure(sweep: SweepGroups, title: str):
     handles, labels = ax_layers.get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=2, fontsize=8, frameon=False)
     return fig
-
-
-def _legend_height(sweep: SweepGroups, x_key: str | None = KEEP) -> float:
-    """Inches below the axes for a two-column legend of the series."""
-    return 0.2 * math.ceil(len(sweep.by(sweep.series_keys(x_key))) / 2) + 0.1
-
-
-def _legend_below(fig, ax, sweep: SweepGroups, x_key, *, left, right, top_in, bottom_in, **adjust) -> None:
-    """One legend for the whole figure, under the axes, so it never hides a point."""
-    height = fig.get_figheight()
-    legend_in = _legend_height(sweep, x_key)
-    fig.subplots_adjust(left=left, right=right, top=1 - top_in / height, bottom=(bottom_in + legend_in) / height,
-                        **adjust)
-    handles, labels = ax.get_legend_handles_labels()
-    if handles:
-        fig.legend(handles, labels, loc="lower center", ncol=2, fontsize=8, frameon=False)
 
 
 def _x_positions(sweep: SweepGroups, x_key: str) -> dict[str, float]:
@@ -346,7 +285,7 @@ def _metric_vs_axis(ax, sweep: SweepGroups, x_key: str, metric: str, limits: tup
         ax.set_xlabel("keep_prob (drop rate = 1 - keep_prob on top)")
         _drop_rate_axis(ax, ordered)
     else:
-        ax.set_xlabel(_axis_name(x_key))
+        ax.set_xlabel(axis_name(x_key))
     if not ax.get_legend_handles_labels()[0]:
         ax.text(0.5, 0.5, "no completed runs yet", ha="center", va="center", transform=ax.transAxes)
     return clipped
@@ -363,7 +302,7 @@ def _series(ax, pts, metric, limits, color, label, seed_dx, joined) -> bool:
     half = np.array([100 * s.ci for _, s, _ in pts])  # nan with one seed: no bar
     low, high = np.clip(mean - half, *limits), np.clip(mean + half, *limits)
     ns = sorted({s.n for _, s, _ in pts})
-    n_text = f"N={ns[0]}" if len(ns) == 1 else f"N={ns[0]}-{ns[-1]}"
+    n_text = n_range(ns)
     ax.errorbar(xs, mean, yerr=np.nan_to_num([mean - low, high - mean]), marker="o", capsize=4, color=color,
                 ls="-" if joined else "none", zorder=3, label=f"{label} ({n_text})")
     for x, _, seeds in pts:

@@ -1,0 +1,52 @@
+"""A sweep's summary.csv: one row per run of the plan, its swept values, status and
+headline metrics, for pandas (and the table `dropcli sweep` prints)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+from dropcli.store.files import atomic_write_text
+from dropcli.store.layout import SWEEP_CSV
+from dropcli.store.runs import read_summary
+from dropcli.sweep.grid import SweepPlan
+
+CSV_METRICS = (
+    ("final_val_acc", ("final", "val_acc")),
+    ("best_val_acc", ("best", "val_acc")),
+    ("best_epoch", ("best", "epoch")),
+    ("final_train_acc", ("final", "train_acc")),
+    ("test_acc", ("test", "acc")),
+)
+
+
+def summary_rows(plan: SweepPlan) -> list[dict]:
+    """One row per run: its swept values, status and headline metrics."""
+    rows = []
+    for run in plan.runs:
+        summary = read_summary(plan.path / run.run_id)
+        row = {"run_id": run.run_id, "status": summary.get("status")}
+        row.update({k: json.dumps(v) if isinstance(v, (list, tuple)) else v for k, v in run.values.items()})
+        row["keep_prob"] = run.config.dropout.keep_prob
+        row["drop_rate"] = round(1 - run.config.dropout.keep_prob, 12)
+        for col, (section, key) in CSV_METRICS:
+            row[col] = (summary.get(section) or {}).get(key)
+        tr, va = row["final_train_acc"], row["final_val_acc"]
+        row["train_val_gap"] = None if tr is None or va is None else tr - va
+        row["epochs_completed"] = summary.get("epochs_completed")
+        row["wall_time"] = summary.get("wall_time")
+        rows.append(row)
+    return rows
+
+
+def write_summary_csv(plan: SweepPlan) -> None:
+    rows = summary_rows(plan)
+    if not rows:
+        return
+    columns = list(dict.fromkeys(k for row in rows for k in row))
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns)
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(plan.path / SWEEP_CSV, buf.getvalue())
