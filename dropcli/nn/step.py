@@ -6,8 +6,9 @@ gradient checks test, with two additions that make it fast:
 
 - ``buffers``: every activation, mask and gradient is written (``out=``) into arrays
   reused by every step, and the minibatch rows are gathered with ``np.take(..., out=)``.
-  Normalisation works in place on the affine output (xhat overwrites it), and the
-  activation in place on its input;
+  Normalisation works in place on the affine output (xhat overwrites it), the activation
+  in place on its input, and normalisation's backward pass writes into the activation's
+  array, read by then;
 - parameters, gradients and optimizer slots are views into one flat buffer each, laid out
   layer by layer (W, b, gamma, beta), and ``backward``'s ``after_layer`` hook updates each
   layer as soon as its gradients exist (top layer first), one chunked pass over a
@@ -46,7 +47,8 @@ def _buffers(arch, rows, dtype):
         if arch.unit_keep_prob(i) < 1:
             layer.update(out=rows_of(dims[i]), noise=rows_of(dims[i]))
         if arch.weight_keep_prob(i) < 1:  # DropConnect's (D, H) weights and mask: not per row
-            layer.update(w_used=np.empty((dims[i - 1], dims[i]), dtype), w_noise=np.empty((dims[i - 1], dims[i]), dtype))
+            w_shape = (dims[i - 1], dims[i])
+            layer.update(w_used=np.empty(w_shape, dtype), w_noise=np.empty(w_shape, dtype))
         found.append(layer)
     found.append({"out": rows_of(dims[-1])})
     return found

@@ -38,7 +38,7 @@ def damage(run_dir: Path, status: str) -> tuple[str, str] | None:
 
 
 def param_names(config: dict) -> list[str] | None:
-    """The arrays of the config's network, named as ``nn.model.init_params`` names them
+    """The arrays of the config's network, named as ``nn.architecture.init_params`` names them
     (W1, b1, gamma1, beta1, running_mean1, running_var1, ..., WL, bL); None if the config
     has no ``model.hidden_dims`` list."""
     model = config.get("model")
