@@ -1,5 +1,5 @@
 """What every figure shares: a new canvas, atomic PNG writing, and the per-epoch series and
-labels that both the run figures (``plots_run``) and the sweep figures (``plots_sweep``) read.
+labels that both the run figures (``figures.run``) and the sweep figures (``figures.sweep``) read.
 
 Matplotlib is imported only when a figure is drawn, and only its object API with the Agg
 canvas is used (``Figure`` + ``savefig``): no pyplot, so no window, no global figure
