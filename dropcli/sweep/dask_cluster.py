@@ -70,10 +70,13 @@ class DaskExecutor:
                 # The cluster's thread, and so every worker process it ever starts, blocks
                 # SIGINT: a terminal's Ctrl-C reaches the whole process group, and it is
                 # this process that decides what happens (workers are stopped on close).
+                # Its logs are silenced below CRITICAL: dropcli reports every run's fate
+                # itself, and a worker whose heartbeat races the scheduler's shutdown on
+                # Ctrl-C would otherwise print an ERROR with a traceback after our line.
                 with signals_blocked(signal.SIGINT):
                     self.cluster = distributed.LocalCluster(
                         n_workers=self.workers or os.cpu_count() or 1, threads_per_worker=1, processes=True,
-                        host="127.0.0.1", dashboard_address=None, silence_logs=logging.ERROR,
+                        host="127.0.0.1", dashboard_address=None, silence_logs=logging.CRITICAL,
                         scheduler_kwargs={"allowed_failures": ALLOWED_FAILURES},
                     )
                 self.client = distributed.Client(self.cluster, set_as_default=False)
