@@ -11,6 +11,7 @@ from dropcli.report.check import expectation_figure
 from dropcli.cli import app
 from dropcli.nn import layers, rel_error
 from dropcli.nn.dropout import dropout_forward
+from dropcli.store.layout import SCHEMA_VERSION
 
 
 def forgets_to_divide(x, keep_prob, variant, *, train, rng=None):
@@ -122,7 +123,7 @@ def test_cli_check_writes_a_report_and_exits_0(tmp_path):
     assert result.exit_code == 0, result.output
     (folder,) = (tmp_path / "checks").iterdir()
     data = json.loads((folder / "checks.json").read_text())
-    assert data["pass"] and data["schema_version"] == 1
+    assert data["pass"] and data["schema_version"] == SCHEMA_VERSION
     report = (folder / "report.md").read_text()
     assert "PASS" in report and "](expectation.png)" in report
     assert "measured among the non-zero inputs" in report and "drop rate" in report

@@ -14,6 +14,7 @@ from dropcli.cli.app import config_located, pct
 from dropcli.config import VARIANTS, load_config, with_sweep
 from dropcli.errors import ConfigError, DataError
 from dropcli.experiment.threads import available_cores
+from dropcli.store.layout import SCHEMA_VERSION
 from dropcli.sweep.grid import plan_sweep
 from dropcli.sweep.run import run_threads
 
@@ -65,7 +66,7 @@ def test_train_writes_a_complete_run(tiny_config, tmp_path):
         assert (run_dir / name).is_file(), name
     assert not (run_dir / "lock").exists()
     summary = json.loads((run_dir / "summary.json").read_text())
-    assert summary["status"] == "completed" and summary["schema_version"] == 1
+    assert summary["status"] == "completed" and summary["schema_version"] == SCHEMA_VERSION
     assert summary["keep_prob"] == 0.5 and summary["drop_rate"] == 0.5
     assert [r["epoch"] for r in metrics(run_dir)] == [0, 1, 2]
     expectation = json.loads((run_dir / "expectation.json").read_text())

@@ -59,7 +59,8 @@ def test_defaults():
     config = Config()
     assert config.name == "digits" and config.seed == 0
     assert config.data.dataset == "digits"
-    assert (config.data.num_train, config.data.num_val) == (300, 300)
+    assert (config.data.num_train, config.data.num_val) == (None, None)  # all the data
+    assert config.train.patience is None
     assert config.model.hidden_dims == (256, 256)
     assert config.model.weight_init == "he" and config.model.reg == 0.0
     assert config.dropout.variant == "inverted" and config.dropout.keep_prob == 0.5
@@ -80,7 +81,8 @@ def test_default_config_is_the_packaged_mnist1d_sweep():
 
 
 def test_configs_digits_is_the_former_default():
-    assert load_config(CONFIGS / "digits.yaml") == with_sweep(Config(), default_config().sweep)
+    former = Config(data={"num_train": 300, "num_val": 300})  # the former schema defaults
+    assert load_config(CONFIGS / "digits.yaml") == with_sweep(former, default_config().sweep)
 
 
 def test_packaged_default_equals_configs_default():
@@ -181,8 +183,11 @@ def test_hash_stable_and_sensitive():
 
 
 def test_hash_is_pinned():
-    # changing this means every existing run folder name changes: do it on purpose only
-    assert config_hash(Config()) == "45803e14"
+    # changing these means existing run folders are not found again: do it on purpose only.
+    # A config that states its sizes keeps the hash it had before num_train / num_val
+    # defaulted to all the data and train.patience existed:
+    assert config_hash(Config(data={"num_train": 300, "num_val": 300})) == "45803e14"
+    assert config_hash(Config()) == "e5245207"
 
 
 def test_config_to_dict_is_json():

@@ -196,8 +196,9 @@ def _kill(pids):
 
 
 def _messages(err: str) -> list[str]:
-    """stderr without rich's progress renders (what a person reads as messages)."""
-    progress = re.compile(r"^(\S+ epochs|runs) .*\d+/\d+")
+    """stderr without rich's progress renders and train's "data: ..." line (what a person
+    reads as messages about how the command ended)."""
+    progress = re.compile(r"^((\S+ epochs|runs) .*\d+/\d+|data: \S+, train \d)")
     return [line for line in err.splitlines() if line.strip() and not progress.match(line)]
 
 

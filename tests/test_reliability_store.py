@@ -26,7 +26,7 @@ from dropcli.cli import app
 from dropcli.errors import RunStoreError
 from dropcli.store.locks import RunBusyError, claim_run
 from dropcli.store.files import atomic_write_text, read_metrics, write_json
-from dropcli.store.layout import RUN_FILES
+from dropcli.store.layout import RUN_FILES, run_key
 from dropcli.store.runs import read_run, run_status
 from runstore_fixtures import BASE, make_store, params_npz, write_run
 
@@ -431,8 +431,9 @@ def test_a_damaged_run_is_not_linked_into_another_sweep(tmp_path, tiny_config):
     single = invoke("train", tiny_config, "--runs-dir", runs)
     assert f"already completed in {second.name}/{shared.name}; linked its files in" in single.stderr, single.output
     # linked files share their content: damaged in place, both folders read corrupt
-    os.truncate(runs / shared.name / "params.npz", 0)
-    assert run_status(runs / shared.name) == run_status(second / shared.name) == "corrupt"
+    alone = runs / f"tiny-{run_key(shared.name)}"  # a single run's folder: <name>-<hash8>
+    os.truncate(alone / "params.npz", 0)
+    assert run_status(alone) == run_status(second / shared.name) == "corrupt"
 
 
 def test_a_healthy_run_of_each_normalization_reads_completed_and_a_missing_state_array_corrupt(tmp_path, tiny_config):
@@ -478,7 +479,7 @@ def test_two_live_processes_never_both_hold_a_run(tmp_path):
     run_dir.mkdir(parents=True)
     (run_dir / "lock").write_text(json.dumps(DEAD))  # a stale lock to take over, as after a crash
     (root / ".locks").mkdir()
-    (root / ".locks" / "r-0000").write_text(json.dumps(DEAD))
+    (root / ".locks" / run_key(run_dir.name)).write_text(json.dumps(DEAD))
     ctx = multiprocessing.get_context("spawn")
     procs = [ctx.Process(target=_contend, args=(run_dir, root, 150, tmp_path / f"out{i}")) for i in range(4)]
     for p in procs:

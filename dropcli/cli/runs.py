@@ -10,7 +10,7 @@ import typer
 from rich.text import Text
 
 from dropcli.cli.app import app, err, handle_errors, out, pct
-from dropcli.cli.tables import print_table, status_text
+from dropcli.cli.tables import examples_cell, print_table, status_text
 from dropcli.errors import ConfigError
 from dropcli.report.format import plural
 from dropcli.store.layout import MC_EVAL_FILE
@@ -121,8 +121,9 @@ def runs(
 
     Run ids are never cut, so they can be copied into `dropcli eval`. A value
     shared by every run of a table (status, variant, ...) is named once above
-    it; on a narrow terminal the time, norm, epochs and best val columns are
-    left out, in that order, before anything would be cut.
+    it; on a narrow terminal the time, norm, val n, epochs, best val, train n,
+    variant, seed and drop rate columns are left out, in that order, before
+    anything would be cut.
 
     Statuses: completed, diverged, interrupted, failed, corrupt (an unreadable
     summary.json, or run files that do not hold what it promises, such as an
@@ -134,16 +135,20 @@ def runs(
     Example:  dropcli runs runs/
     """
     groups, warnings = list_runs(runs_dir)
-    header = ["run", "status", "keep_prob", "drop rate", "variant", "norm", "seed", "epochs", "final val",
-              "best val", "time"]
+    header = ["run", "status", "keep_prob", "drop rate", "variant", "norm", "seed", "train n", "val n", "epochs",
+              "final val", "best val", "time"]
     for n, group in enumerate(groups):
-        rows = [[path.name, status_text("unreadable"), *["-"] * 9] if r is None else
+        rows = [[path.name, status_text("unreadable"), *["-"] * (len(header) - 2)] if r is None else
                 [path.name, status_text(r.status), *_run_cells(r)] for path, r in group.runs]
         what = f"sweep {group.folder.name}" if group.is_sweep else f"single runs in {runs_dir}"
         if n:
             out.print()
-        print_table(f"{what}: {plural(len(rows), 'run')}", header, rows, same=("status", "variant", "norm", "epochs"),
-                    droppable=("time", "norm", "epochs", "best val"), right=("final val", "best val", "time"))
+        print_table(f"{what}: {plural(len(rows), 'run')}", header, rows,
+                    same=("status", "variant", "norm", "train n", "val n", "epochs"),
+                    # a sweep's run ids spell out what varies: variant and seed go before keep_prob's drop rate
+                    droppable=("time", "norm", "val n", "epochs", "best val", "train n", "variant", "seed",
+                               "drop rate"),
+                    right=("train n", "val n", "final val", "best val", "time"))
     for warning in warnings:
         err.print(Text("warning: ", style="yellow") + Text(warning), soft_wrap=True)
 
@@ -159,7 +164,9 @@ def _run_cells(r) -> list[str]:
     return [
         f"{keep:g}" if num(keep) else str(keep), f"{1 - keep:.3g}" if num(keep) else "-",
         str(r.value("dropout.variant")), str(r.value("model.normalization")),
-        str(r.value("seed")), f"{epoch}/{r.value('train.epochs')}",
+        str(r.value("seed")), *(examples_cell(d(s.get("examples")), split) for split in ("train", "val")),
+        f"{epoch}/{r.value('train.epochs')}" + (" early stop" if s.get("stopped_early") is True else ""),
         pct(final.get("val_acc")), pct(best.get("val_acc")),
         f"{s['wall_time']:.1f}s" if num(s.get("wall_time")) else "-",
     ]
+

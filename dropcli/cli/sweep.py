@@ -15,9 +15,10 @@ from dropcli.cli.app import (
     EXIT_RUN_FAILED, RunsDir, app, config_located, err, handle_errors, out, pct, printable, say_interrupted,
     stopping,
 )
-from dropcli.cli.tables import print_table, status_text
+from dropcli.cli.tables import examples_cell, print_table, status_text
 from dropcli.config.vocabulary import NORMALIZATIONS, VARIANTS
 from dropcli.report.format import plural
+from dropcli.store.early_stop import patience_savings
 from dropcli.store.listing import check_runs_dir
 
 
@@ -151,16 +152,25 @@ def _print_sweep_table(plan, summaries: list[dict], rows: list[dict]) -> None:
     header = [k.rsplit(".", 1)[-1] for k in keys]  # keep_prob, not dropout.keep_prob
     if "dropout.keep_prob" in varying:
         header.insert(keys.index("dropout.keep_prob") + 1, "drop rate")
-    header += ["final val", "best val", "test acc", "train-val gap", "status"]
+    header += ["train n", "val n", "epochs", "final val", "best val", "test acc", "train-val gap", "status"]
     cells = []
     for run, summary, row in zip(plan.runs, summaries, rows):
         values = [_value(run.values[k]) for k in keys]
         if "dropout.keep_prob" in varying:
             values.insert(keys.index("dropout.keep_prob") + 1, f"{1 - run.values['dropout.keep_prob']:.3g}")
-        cells.append([*values, *map(pct, (row["final_val_acc"], row["best_val_acc"], row["test_acc"],
-                                          row["train_val_gap"])), status_text(summary.get("status", "?"))])
-    print_table(f"sweep {plan.sweep_id}: {plural(len(cells), 'run')}", header, cells, same=("status",),
-                right=("final val", "best val", "test acc", "train-val gap"))
+        examples = summary.get("examples") if isinstance(summary.get("examples"), dict) else {}
+        epochs = f"{row['epochs_completed']}/{row['epochs']}" + (" early stop" if row["stopped_early"] else "")
+        cells.append([*values, examples_cell(examples, "train"), examples_cell(examples, "val"), epochs,
+                      *map(pct, (row["final_val_acc"], row["best_val_acc"], row["test_acc"], row["train_val_gap"])),
+                      status_text(summary.get("status", "?"))])
+    print_table(f"sweep {plan.sweep_id}: {plural(len(cells), 'run')}", header, cells,
+                same=("train n", "val n", "epochs", "status"), droppable=("val n", "epochs"),
+                right=("train n", "val n", "final val", "best val", "test acc", "train-val gap"))
+    if (saved := patience_savings(summaries)) is not None:
+        out.print(f"train.patience stopped {saved['stopped']} of "
+                  f"{plural(saved['runs'], 'run')} early: about {saved['saved_s']:.1f} s of training saved "
+                  f"({saved['saved_s'] / saved['full_s']:.0%} of {saved['full_s']:.1f} s had every run trained "
+                  f"all its epochs)", markup=False, highlight=False, soft_wrap=True)
 
 
 def _print_verdict(sentences: list[str]) -> None:

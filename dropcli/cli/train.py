@@ -13,6 +13,7 @@ from dropcli.cli.app import (
     EXIT_RUN_FAILED, RunsDir, SetOpt, app, config_located, err, handle_errors, out, pct, printable, say_interrupted,
     stopping,
 )
+from dropcli.report.format import examples_text
 from dropcli.store.listing import check_runs_dir
 
 
@@ -60,6 +61,8 @@ class _Progress:
         self.task = self.bar.add_task(f"{run_id} epochs", total=epochs, live="")
 
     def on_record(self, rec):
+        if rec["kind"] == "examples":
+            err.print(f"data: {rec['dataset']}, {examples_text(rec)}", markup=False, highlight=False)
         if rec["kind"] != "epoch":
             return
         self.bar.start()  # on the first record: nothing is shown for input that fails early
@@ -84,7 +87,9 @@ def _print_run_summary(summary, path, config):
         ("input keep_prob", summary.get("input_keep_prob")),
         ("variant / normalization", f"{summary.get('variant')} / {summary.get('normalization')}"),
         ("seed", config.seed),
-        ("epochs", f"{summary.get('epochs_completed')} of {summary.get('epochs')}"),
+        ("examples", examples_text(summary.get("examples"))),
+        ("epochs", f"{summary.get('epochs_completed')} of {summary.get('epochs')}"
+                   + (f", stopped early: {summary.get('stop_reason')}" if summary.get("stopped_early") else "")),
         ("final train / val acc", f"{pct(final.get('train_acc'))} / {pct(final.get('val_acc'))}"),
         ("best val acc (epoch)", f"{pct(best.get('val_acc'))} ({best.get('epoch')})"),
         ("test acc (best-val params)", pct(test.get("acc"))),

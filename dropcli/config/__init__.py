@@ -22,7 +22,7 @@ _EXPORTS = {
     "schema": ("Config", "DataConfig", "DropoutConfig", "ModelConfig", "TrainConfig", "SECTIONS", "config_paths"),
     "load": ("apply_overrides", "config_from", "default_config", "get_value", "load_config", "load_config_text",
              "parse_sweep_values", "with_sweep", "with_values"),
-    "dump": ("config_hash", "config_to_dict", "json_schema", "run_config", "to_yaml"),
+    "dump": ("config_hash", "config_to_dict", "hashed_dict", "json_schema", "run_config", "to_yaml"),
 }
 _HOME = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = sorted(_HOME)

@@ -18,18 +18,28 @@ def config_to_dict(config: Config) -> dict[str, Any]:
     return config.model_dump(mode="json")
 
 
-# Settings added after run folders existed, with the default that means "as before": left out
-# of the hash while they hold it, so that adding a setting renames no existing run.
-_HASH_NEUTRAL = {("model", "max_norm"): None}
+# Settings added after run (or sweep) folders existed, with the default that means "as
+# before": left out of the hash while they hold it, so that adding a setting renames no
+# existing folder. (Sweep hashes always held max_norm.)
+_HASH_NEUTRAL = {
+    "run": {("model", "max_norm"): None, ("train", "patience"): None},
+    "sweep": {("train", "patience"): None},
+}
+
+
+def hashed_dict(config: Config, kind: str = "run") -> dict[str, Any]:
+    """``config_to_dict`` without the settings that hold their hash-neutral default: what
+    a run's (``kind`` "run") or a sweep's ("sweep") hash is computed over."""
+    data = config_to_dict(config)
+    for (section, key), default in _HASH_NEUTRAL[kind].items():
+        if data[section].get(key, default) == default:
+            data[section].pop(key, None)
+    return data
 
 
 def config_hash(config: Config) -> str:
     """8 hex chars of sha256 over the canonical JSON of the run config (seed and name included)."""
-    data = config_to_dict(run_config(config))
-    for (section, key), default in _HASH_NEUTRAL.items():
-        if data[section].get(key, default) == default:
-            data[section].pop(key, None)
-    text = json.dumps(data, sort_keys=True, separators=(",", ":"))
+    text = json.dumps(hashed_dict(run_config(config)), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:8]
 
 

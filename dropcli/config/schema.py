@@ -7,7 +7,7 @@ Every key has a default, so an empty file is a valid config::
     data:    dataset, path, num_train, num_val
     model:   hidden_dims, activation, normalization, weight_init, reg, max_norm
     dropout: variant, keep_prob, input_keep_prob, placement
-    train:   optimizer, learning_rate, lr_decay, batch_size, epochs, dtype
+    train:   optimizer, learning_rate, lr_decay, batch_size, epochs, dtype, patience
     sweep:   {dotted.key: [value, ...]}   # the grid `dropcli sweep` runs; ignored by `train`
 
 ``keep_prob`` is the probability of KEEPING a unit (1.0 = dropout off), at least 1e-6: below
@@ -76,8 +76,8 @@ class DataConfig(_Section):
         "digits", description="mnist1d or digits (built in), mnist, fashion-mnist, cifar10, or npz (your arrays)")
     path: str | None = Field(
         None, description="your copy of the files (folder or file); null: the cache, downloading once")
-    num_train: PositiveInt | None = Field(300, description="training examples used (null: all)")
-    num_val: PositiveInt | None = Field(300, description="validation examples used (null: all)")
+    num_train: PositiveInt | None = Field(None, description="training examples used (null: all the dataset has)")
+    num_val: PositiveInt | None = Field(None, description="validation examples used (null: all the dataset has)")
 
 
 class ModelConfig(_Section):
@@ -120,6 +120,8 @@ class TrainConfig(_Section):
     batch_size: PositiveInt = Field(100, description="examples per minibatch")
     epochs: PositiveInt = Field(50, description="passes over the training set")
     dtype: Literal["float32", "float64"] = Field("float32", description="floating point precision")
+    patience: PositiveInt | None = Field(
+        None, description="stop when val accuracy has not improved for this many epochs (null: train every epoch)")
 
 
 SweepValues = Annotated[tuple[Any, ...], at.MinLen(1), BeforeValidator(_tuples)]

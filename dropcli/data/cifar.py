@@ -17,8 +17,9 @@ from pathlib import Path
 import numpy as np
 
 from dropcli.errors import DataError
+from dropcli.data import sniff
 from dropcli.data.idx import amount, check_labels
-from dropcli.data.safe_pickle import RefusedGlobal, safe_loads
+from dropcli.data.safe_pickle import RefusedGlobal, TruncatedPickle, safe_loads
 
 ARCHIVE = "cifar-10-python.tar.gz"
 FOLDER = "cifar-10-batches-py"
@@ -36,10 +37,11 @@ def _check_batch_size(where: str, size: int) -> None:
                         f"({amount(MAX_BATCH_BYTES)}); the file is corrupt or forged: download it again")
 
 
-def _archive_batches(path: Path):
+def _archive_batches(path: Path, origin: sniff.Origin):
     """(name, raw pickle) of each batch in a tar.gz, in one pass (no seeking, no extraction)."""
     seen = set()
     try:
+        sniff.check(path, f"a CIFAR-10 archive ({ARCHIVE})", origin)
         with tarfile.open(path, mode="r|*") as archive:
             for member in archive:
                 name = member.name.rsplit("/", 1)[-1]
@@ -48,14 +50,17 @@ def _archive_batches(path: Path):
                     _check_batch_size(f"{path}:{name}", member.size)
                     yield name, archive.extractfile(member).read()
     except (tarfile.TarError, EOFError, zlib.error, OSError) as e:
-        raise DataError(f"{path}: not a readable tar.gz archive, or a truncated one ({e}); "
-                        f"download it again") from None
+        if isinstance(e, EOFError) or "unexpected end of data" in str(e):  # tarfile's words for a stream cut short
+            gzipped = sniff.read_head(path, 2) == sniff.GZIP_MAGIC
+            raise sniff.truncated(path, path.stat().st_size, "gzip" if gzipped else "tar", origin) from None
+        raise DataError(f"{path}: not a readable tar.gz archive ({e}); download it again") from None
 
 
-def _folder_batches(folder: Path):
+def _folder_batches(folder: Path, origin: sniff.Origin):
     for name in BATCHES:
         try:
             _check_batch_size(str(folder / name), (folder / name).stat().st_size)
+            sniff.check(folder / name, "a CIFAR-10 batch (a pickled dict)", origin)
             yield name, (folder / name).read_bytes()
         except FileNotFoundError:
             raise DataError(f"{folder}: no {name}; expected the files of {FOLDER}/: {', '.join(BATCHES)}") from None
@@ -63,10 +68,12 @@ def _folder_batches(folder: Path):
             raise DataError(f"{folder / name}: cannot read ({e.strerror})") from None
 
 
-def parse_batch(raw: bytes, where: str) -> tuple[np.ndarray, np.ndarray]:
+def parse_batch(raw: bytes, where: str, origin: sniff.Origin = sniff.Origin()) -> tuple[np.ndarray, np.ndarray]:
     """(data uint8 (N, 3072) in the file's channel-plane order, labels uint8 (N,))."""
     try:
         batch = safe_loads(raw)
+    except TruncatedPickle:
+        raise sniff.truncated(where, len(raw), "pickle", origin) from None
     except RefusedGlobal as e:
         raise DataError(f"{where}: refused to unpickle: {e} (a genuine CIFAR-10 batch holds only "
                         f"dicts, lists, bytes, ints and numpy arrays)") from None
@@ -89,15 +96,18 @@ def parse_batch(raw: bytes, where: str) -> tuple[np.ndarray, np.ndarray]:
     return data, y.astype(np.uint8)
 
 
-def read_cifar10(source: Path, alloc) -> dict[str, np.ndarray]:
+def read_cifar10(source: Path, alloc, origin: sniff.Origin = sniff.Origin()) -> dict[str, np.ndarray]:
     """X_train, y_train, X_test, y_test from the archive or the batches folder ``source``.
 
     ``alloc(name, shape, dtype)`` gives the output arrays (e.g. ``.npy`` files opened as
     memory maps), so that the decoded images are written once, not copied around.
+    ``origin`` says where ``source`` came from, for the message about a bad file.
     """
     source = Path(source)
-    batches = _folder_batches(source) if source.is_dir() else _archive_batches(source)
-    parsed = {name: parse_batch(raw, f"{source}:{name}") for name, raw in batches}
+    if source.is_dir():
+        parsed = {name: parse_batch(raw, source / name, origin) for name, raw in _folder_batches(source, origin)}
+    else:
+        parsed = {name: parse_batch(raw, f"{source}:{name}", origin) for name, raw in _archive_batches(source, origin)}
     missing = [b for b in BATCHES if b not in parsed]
     if missing:
         raise DataError(f"{source}: the archive has no {', '.join(missing)}; expected {FOLDER}/ with "

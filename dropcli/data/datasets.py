@@ -5,6 +5,7 @@
     download.py     pooch: verified downloads, never a partial file ($DROPCLI_DATA_MIRROR)
     idx.py          MNIST's IDX files;  cifar.py: CIFAR-10's pickled batches;  npz.py: your arrays
     safe_pickle.py  the restricted unpickler CIFAR-10 is read through
+    sniff.py        a web page, Git LFS pointer, empty or truncated file in a dataset file's place
     cache.py        decode once into uint8 .npy files, memory-mapped afterwards
     mnist1d.py      the built-in MNIST-1D: its shipped arrays, their provenance and digest
 
@@ -68,7 +69,7 @@ def load_arrays(name: str, path=None, *, cache_dir: Path | None = None, progress
     spec = spec_of(name)
     located = locate(spec, path, cache_dir=cache_dir, progress=progress, allow_download=allow_download)
     root = Path(cache_dir or data_dir())
-    arrays = decoded(root, spec.name, located.paths, lambda alloc: _decode(spec, located.paths, alloc))
+    arrays = decoded(root, spec.name, located.paths, lambda alloc: _decode(spec, located, alloc))
     n_train = len(arrays["X_train"])
     if n_train <= spec.num_val:
         raise DataError(f"{located.paths[0]}: {n_train} training examples; {spec.name} takes the last "
@@ -76,12 +77,13 @@ def load_arrays(name: str, path=None, *, cache_dir: Path | None = None, progress
     return Loaded(spec, located, arrays)
 
 
-def _decode(spec: DatasetSpec, paths: tuple[Path, ...], alloc) -> dict[str, np.ndarray]:
+def _decode(spec: DatasetSpec, located: Located, alloc) -> dict[str, np.ndarray]:
+    paths, origin = located.paths, located.file_origin(spec)
     if spec.format == "cifar-python":
-        return read_cifar10(paths[0], alloc)
+        return read_cifar10(paths[0], alloc, origin)
     out = {}
     for split, (images, labels) in (("train", paths[0:2]), ("test", paths[2:4])):
-        X, y = read_images_and_labels(images, labels, spec.image_shape, spec.num_classes)
+        X, y = read_images_and_labels(images, labels, spec.image_shape, spec.num_classes, origin)
         out[f"X_{split}"] = alloc(f"X_{split}", X.shape, np.uint8)
         out[f"X_{split}"][...] = X
         out[f"y_{split}"] = alloc(f"y_{split}", y.shape, np.uint8)

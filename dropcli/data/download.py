@@ -2,7 +2,9 @@
 
 pooch streams into a temporary file beside the target and moves it into place only
 once its hash matches, so the cache never holds a partial or unverified file under the
-real name (a mismatch, a dropped connection or Ctrl-C deletes the temporary file).
+real name (a mismatch, a dropped connection or Ctrl-C deletes the temporary file). What
+arrived is looked at first, so that a mismatch says what the server sent instead: a web
+page, a Git LFS pointer, an empty file, or a file of another size.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from dropcli.errors import DataError
+from dropcli.data import sniff
 from dropcli.data.catalog import RemoteFile
 
 Progress = Callable[[str, int, "int | None"], None]  # (file name, bytes done, bytes total or None)
@@ -75,6 +78,25 @@ class _PoochProgress:
         pass
 
 
+class _Received:
+    """pooch's downloader, noting what arrived (its first bytes and size) before pooch hashes it."""
+
+    def __init__(self, downloader):
+        self.downloader, self.head, self.size = downloader, b"", None
+
+    def __call__(self, url, output_file, pooch_):
+        self.downloader(url, output_file, pooch_)
+        self.head, self.size = sniff.read_head(output_file), os.path.getsize(output_file)
+
+    def mismatch(self, file: RemoteFile) -> str:
+        """Why what arrived is not ``file``, in a few words."""
+        if self.size is not None and (what := sniff.describe(self.head, self.size)):
+            return f"sent {what}"
+        if self.size is not None and self.size != file.size:
+            return f"sent {self.size:,} bytes, not the {file.size:,} of the published file"
+        return f"the file's SHA-256 is not the pinned {file.sha256[:12]}..."
+
+
 @contextlib.contextmanager
 def _quiet(logger: logging.Logger):
     level = logger.level
@@ -97,8 +119,8 @@ def download(file: RemoteFile, urls: Sequence[str], folder: Path, progress: Prog
     reasons = []
     for url in urls:
         bar = _PoochProgress(progress, file.name) if progress else False
-        downloader = pooch.HTTPDownloader(progressbar=bar, chunk_size=CHUNK, timeout=TIMEOUT,
-                                          headers={"User-Agent": f"dropcli/{__version__}"})
+        downloader = _Received(pooch.HTTPDownloader(progressbar=bar, chunk_size=CHUNK, timeout=TIMEOUT,
+                                                    headers={"User-Agent": f"dropcli/{__version__}"}))
         try:
             with _quiet(pooch.get_logger()):
                 return Path(pooch.retrieve(url, known_hash=f"sha256:{file.sha256}", fname=file.name,
@@ -108,7 +130,7 @@ def download(file: RemoteFile, urls: Sequence[str], folder: Path, progress: Prog
         except ValueError as e:
             if "hash" not in str(e):
                 raise
-            reasons.append(f"{url}: the file's SHA-256 is not the pinned {file.sha256[:12]}..., so it was deleted")
+            reasons.append(f"{url}: {downloader.mismatch(file)}, so it was deleted")
     raise DownloadFailed(reasons)
 
 

@@ -23,10 +23,10 @@ from pathlib import Path
 import numpy as np
 
 from dropcli.errors import DataError
+from dropcli.data import sniff
 
 _TYPES = {0x08: np.dtype("u1"), 0x09: np.dtype("i1"), 0x0B: np.dtype(">i2"),
           0x0C: np.dtype(">i4"), 0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
-GZIP_MAGIC = b"\x1f\x8b"
 GZIP_MAX_RATIO = 1032  # deflate spends at least 2 bits on a 258-byte match: no stream expands more
 CHUNK = 1 << 20  # bytes unpacked into the array per read
 
@@ -50,14 +50,17 @@ def amount(nbytes: int) -> str:
     return ""  # pragma: no cover
 
 
-def read_idx(path: Path, check: Callable[[np.dtype, tuple[int, ...]], None] | None = None) -> np.ndarray:
+def read_idx(path: Path, check: Callable[[np.dtype, tuple[int, ...]], None] | None = None,
+             origin: sniff.Origin = sniff.Origin()) -> np.ndarray:
     """Read an IDX file (``.gz`` or plain) into an array (native byte order); DataError if it is
-    not one. ``check(dtype, shape)`` may refuse the header before the array is allocated."""
+    not one. ``check(dtype, shape)`` may refuse the header before the array is allocated;
+    ``origin`` says where the file came from, for the message about a page or pointer in its place."""
     path = Path(path)
     try:
         size = path.stat().st_size
+        sniff.check(path, "an IDX file", origin)
         with open(path, "rb") as raw:
-            zipped = raw.read(2) == GZIP_MAGIC
+            zipped = raw.read(2) == sniff.GZIP_MAGIC
             raw.seek(0)
             f = gzip.GzipFile(fileobj=raw, mode="rb") if zipped else raw
             dtype, shape = _read_header(f, path)
@@ -65,8 +68,10 @@ def read_idx(path: Path, check: Callable[[np.dtype, tuple[int, ...]], None] | No
                 check(dtype.newbyteorder("="), shape)
             _check_room(path, dtype, shape, size, zipped)
             values = _read_values(f, path, dtype, shape)
-    except (EOFError, zlib.error, gzip.BadGzipFile) as e:
-        raise DataError(f"{path}: the gzip stream is truncated or corrupt ({e}); download the file again") from None
+    except EOFError:  # gzip's "Compressed file ended before the end-of-stream marker was reached"
+        raise sniff.truncated(path, size, "gzip", origin) from None
+    except (zlib.error, gzip.BadGzipFile) as e:
+        raise origin.error(path, f"a corrupt gzip stream ({e})") from None
     except OSError as e:
         raise DataError(f"{path}: cannot read ({e.strerror or e})") from None
     return values.astype(dtype.newbyteorder("="), copy=False)
@@ -116,7 +121,8 @@ def _read_values(f, path: Path, dtype: np.dtype, shape: tuple[int, ...]) -> np.n
     return values
 
 
-def read_images_and_labels(images: Path, labels: Path, shape: tuple[int, ...], num_classes: int):
+def read_images_and_labels(images: Path, labels: Path, shape: tuple[int, ...], num_classes: int,
+                           origin: sniff.Origin = sniff.Origin()):
     """(X uint8 (N, prod(shape)), y uint8 (N,)) from a pair of IDX files, validated."""
 
     def images_header(dtype, found):
@@ -128,8 +134,8 @@ def read_images_and_labels(images: Path, labels: Path, shape: tuple[int, ...], n
         if dtype != np.uint8 or len(found) != 1:
             raise DataError(f"{labels}: expected a 1-D IDX array of unsigned-byte labels, found {dtype} {found}")
 
-    X = read_idx(images, images_header)
-    y = read_idx(labels, labels_header)
+    X = read_idx(images, images_header, origin)
+    y = read_idx(labels, labels_header, origin)
     if len(X) != len(y):
         raise DataError(f"{images} has {len(X)} images but {labels} has {len(y)} labels")
     if len(X) == 0:

@@ -70,6 +70,7 @@ class Splits:
     X_test: np.ndarray | None
     y_test: np.ndarray | None
     num_classes: int
+    pool: dict  # {"train": N, "val": N}: what the dataset offered before num_train / num_val
 
     @property
     def input_dim(self) -> int:
@@ -81,6 +82,11 @@ class Splits:
             "val": len(self.X_val),
             "test": 0 if self.X_test is None else len(self.X_test),
         }
+
+    def examples(self) -> dict:
+        """What a run trained, validated and tested on, and the pools the first two were
+        drawn from (summary.json's ``examples``): {"train", "val", "test", "train_pool", "val_pool"}."""
+        return {**self.sizes(), "train_pool": self.pool["train"], "val_pool": self.pool["val"]}
 
 
 DIGITS_SPLIT = {"train": 1000, "val": 500}  # the rest (297) is the test split
@@ -262,7 +268,7 @@ def load_data(data_config, rng: np.random.Generator, dtype=np.float32, *, cache_
         X_train=prep(X_tr), y_train=np.asarray(y_tr, dtype=np.int64),
         X_val=prep(X_va), y_val=np.asarray(y_va, dtype=np.int64),
         X_test=prep(raw.X_test), y_test=None if raw.y_test is None else np.asarray(raw.y_test, dtype=np.int64),
-        num_classes=raw.num_classes,
+        num_classes=raw.num_classes, pool={"train": len(raw.X_train), "val": len(raw.X_val)},
     )
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from dropcli.errors import DataError
+from dropcli.data import sniff
 from dropcli.data.idx import amount, machine_memory
 from dropcli.data.sources import shown
 
@@ -38,12 +39,13 @@ def read_npz(path) -> tuple[dict[str, np.ndarray], int]:
     """The validated arrays of ``path`` (X flattened to (N, D)) and the number of classes."""
     path = Path(path).expanduser()
     try:
-        with open(path, "rb") as f:
-            head = f.read(len(NPY_MAGIC))
+        sniff.check(path, "a .npz file", sniff.DATA_PATH)
+        head = sniff.read_head(path, len(NPY_MAGIC))
         if not head.startswith(ZIP_MAGIC + (NPY_MAGIC,)):  # numpy would try it as a pickle
-            what = "an empty file" if not head else "not a zip archive"
-            raise DataError(f"{path}: not a .npz file ({what}); npz expects a file written by numpy.savez "
-                            f"with {LAYOUTS}")
+            raise DataError(f"{path}: not a .npz file (not a zip archive); npz expects a file written by "
+                            f"numpy.savez with {LAYOUTS}")
+        if head.startswith(ZIP_MAGIC[0]) and not zipfile.is_zipfile(path):  # a zip's end record is its last bytes
+            raise sniff.truncated(path, path.stat().st_size, "zip", sniff.DATA_PATH)
         z = np.load(path, allow_pickle=False)
         if not isinstance(z, np.lib.npyio.NpzFile):
             raise DataError(f"{path}: holds a single array; npz expects a .npz file with {LAYOUTS}")

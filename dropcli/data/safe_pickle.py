@@ -43,6 +43,10 @@ class RefusedGlobal(pickle.UnpicklingError):
         self.name = name
 
 
+class TruncatedPickle(pickle.UnpicklingError):
+    """The pickle ends before its STOP opcode (an interrupted download or copy)."""
+
+
 class _Restricted(pickle.Unpickler):
     def find_class(self, module, name):
         try:
@@ -55,7 +59,13 @@ def safe_loads(data: bytes):
     """Unpickle ``data`` allowing only dicts, lists, tuples, str, bytes, numbers and arrays.
 
     Python 2 strings are decoded as latin-1 (as cs231n's loader does), which keeps the raw
-    bytes of an array intact. Raises ``pickle.UnpicklingError`` (``RefusedGlobal`` for a
-    forbidden callable) or the usual errors of a truncated stream.
+    bytes of an array intact. Raises ``pickle.UnpicklingError``: ``RefusedGlobal`` for a
+    forbidden callable, ``TruncatedPickle`` for a stream that ends early.
     """
-    return _Restricted(io.BytesIO(data), encoding="latin1").load()
+    try:
+        return _Restricted(io.BytesIO(data), encoding="latin1").load()
+    except (EOFError, pickle.UnpicklingError) as e:
+        # "Ran out of input" before the first opcode, or "pickle data was truncated" after it
+        if isinstance(e, EOFError) or (type(e) is pickle.UnpicklingError and "truncated" in str(e)):
+            raise TruncatedPickle("the pickle ends before its STOP opcode") from None
+        raise

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from dropcli.errors import DataError
 from dropcli.data import cifar
+from dropcli.data.sniff import Origin
 from dropcli.data.catalog import DatasetSpec
 from dropcli.data.download import DownloadFailed, Progress, addresses, download
 
@@ -47,6 +48,14 @@ class Located:
 
     paths: tuple[Path, ...]  # idx: the four files in catalog order; cifar: (archive or batches folder,)
     origin: str              # "data.path", "cache" or "download"
+
+    def file_origin(self, spec: DatasetSpec) -> Origin:
+        """How a message names one of these files, and what it says to do with a bad one."""
+        if self.origin == "data.path":
+            return Origin("data.path {path}", "data.path", f"download the file again from {spec.homepage}",
+                          "point data.path at the real file")
+        return Origin("{path} (in the cache folder)", "data.dataset",
+                      f"delete it and run `dropcli data fetch {spec.name}`")
 
 
 def _idx_candidates(spec: DatasetSpec, folder: Path, name: str) -> list[Path]:

@@ -37,7 +37,7 @@ def train_settings(config: Config) -> TrainSettings:
     t = config.train
     return TrainSettings(
         optimizer=t.optimizer, learning_rate=t.learning_rate, lr_decay=t.lr_decay,
-        batch_size=t.batch_size, epochs=t.epochs, max_norm=config.model.max_norm,
+        batch_size=t.batch_size, epochs=t.epochs, max_norm=config.model.max_norm, patience=t.patience,
     )
 
 

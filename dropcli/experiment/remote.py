@@ -14,13 +14,13 @@ from dropcli.store.files import atomic_write_bytes, read_json
 from dropcli.store.layout import CONFIG_FILE, SUMMARY_FILE, TRAINED_FILES
 
 
-def train_files(config_yaml: str, *, argv=None, threads=None, scratch=None) -> dict[str, bytes]:
+def train_files(config_yaml: str, *, folder=None, argv=None, threads=None, scratch=None) -> dict[str, bytes]:
     """Train the config (YAML text, as config.yaml holds it) in a temporary folder (in
-    ``scratch``, default the system's) and return the run's files by name. Raises
-    DataError/ConfigError as ``train_run`` does."""
+    ``scratch``, default the system's; the run's own folder named ``folder``, as in the
+    store) and return the run's files by name. Raises DataError/ConfigError as ``train_run`` does."""
     config = load_config_text(config_yaml, CONFIG_FILE)
     with tempfile.TemporaryDirectory(prefix="dropcli-run-", dir=scratch) as tmp:
-        summary = train_run(config, Path(tmp), argv=argv, force=True, threads=threads)
+        summary = train_run(config, Path(tmp), folder=folder, argv=argv, force=True, threads=threads)
         run_dir = Path(tmp) / summary["run_id"]
         return {name: (run_dir / name).read_bytes() for name in TRAINED_FILES if (run_dir / name).is_file()}
 

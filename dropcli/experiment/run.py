@@ -27,9 +27,10 @@ from dropcli.store.runs import run_status
 from dropcli.train.loop import evaluate, fit
 
 
-def train_run(config: Config, runs_dir: Path, *, argv=None, force=False, skip=("completed",), root=None,
-              threads=None, callback=None) -> dict:
-    """Train ``config`` into ``runs_dir/<run_id>`` and return its summary.
+def train_run(config: Config, runs_dir: Path, *, folder=None, argv=None, force=False, skip=("completed",),
+              root=None, threads=None, callback=None) -> dict:
+    """Train ``config`` into ``runs_dir/<folder>`` (default ``<name>-<hash8>``, its run id)
+    and return its summary.
 
     ``threads``: the BLAS threads to train with (default: one per available core),
     recorded in meta.json. OpenBLAS rounds differently at different thread counts, so
@@ -50,7 +51,7 @@ def train_run(config: Config, runs_dir: Path, *, argv=None, force=False, skip=("
     threads = available_cores() if threads is None else threads
     runs_dir = Path(runs_dir)
     root = runs_dir if root is None else Path(root)
-    run_dir = runs_dir / run_id(config)
+    run_dir = runs_dir / (folder or run_id(config))
     done = () if force else tuple(skip)
     if (summary := _finished(run_dir, done)) is not None:
         return summary
@@ -120,10 +121,12 @@ def _train_into(run_dir, config, data, net, rngs, callback, begin):
     """``begin()`` (clear the folder, write config.yaml and meta.json), then train; the
     summary is written however this ends, from what is on disk by then."""
     started = time.perf_counter()
-    summary = {"run_id": run_dir.name, "status": "failed", "reason": None}
+    summary = {"run_id": run_dir.name, "status": "failed", "reason": None, "examples": data.examples()}
     log = None
     try:
         begin()
+        if callback:  # what the run trains on, before its first epoch (not a metric: not logged)
+            callback({"kind": "examples", "dataset": config.data.dataset, **summary["examples"]})
         log = MetricsLog(run_dir / METRICS_FILE)
 
         def record(rec):
@@ -161,10 +164,21 @@ def _train_into(run_dir, config, data, net, rngs, callback, begin):
             summary["reason"] = (f"loss became non-finite in epoch {diverged.get('epoch')} "
                                  f"(iteration {diverged.get('iteration')})")
         summary.update(_metrics_summary(config, epochs, history_best=_best(epochs)))
+        summary.update(_early_stop(config, next((r for r in records if r.get("kind") == "early_stop"), None)))
         summary["wall_time"] = time.perf_counter() - started
         summary["finished_at"] = now()
         write_json(run_dir / SUMMARY_FILE, summary)
     return summary
+
+
+def _early_stop(config, record) -> dict:
+    """summary.json's ``patience``, ``stopped_early`` and ``stop_reason``, from the
+    "early_stop" record (None: the run trained every epoch, or diverged)."""
+    reason = None
+    if record is not None:
+        reason = (f"val accuracy did not improve for {record.get('patience')} epochs after epoch "
+                  f"{record.get('best_epoch')}")
+    return {"patience": config.train.patience, "stopped_early": record is not None, "stop_reason": reason}
 
 
 def _best(records):

@@ -55,3 +55,16 @@ def drop_rate(keep) -> str:
 
 def existing(paths) -> list[Path]:
     return [p for p in paths if p.exists()]
+
+
+def examples_text(examples) -> str:
+    """summary.json's ``examples`` in a line: ``train 300 of 4,000 · val 1,000 · test 297``
+    (``of`` only where ``data.num_train`` / ``num_val`` took a subsample); ``-`` if absent."""
+    if not isinstance(examples, dict):
+        return "-"
+    parts = []
+    for split in ("train", "val", "test"):
+        n, pool = examples.get(split), examples.get(f"{split}_pool")
+        if isinstance(n, int) and (split != "test" or n):
+            parts.append(f"{split} {n:,}" + (f" of {pool:,}" if isinstance(pool, int) and pool != n else ""))
+    return " · ".join(parts) or "-"

@@ -1,6 +1,6 @@
 """The runs store: one folder per run, one per sweep. This docstring is the contract.
 
-Layout (``SCHEMA_VERSION`` 1)::
+Layout (``SCHEMA_VERSION`` 2)::
 
     RUNS_DIR/
       <name>-<hash8>/                 one training run; hash8 = config_hash(resolved config)
@@ -13,16 +13,29 @@ Layout (``SCHEMA_VERSION`` 1)::
         params.npz                    best parameters (W1, b1, gamma1, ...) and batchnorm
                                       state (running_mean1, running_var1, ...)
         expectation.json              expectation check of the trained net's dropout layers
-        summary.json                  status and final/best metrics; written LAST, atomically
+        summary.json                  status, final/best metrics, "examples" (train/val/test
+                                      counts and the train/val pools they came from), early
+                                      stopping ("patience", "stopped_early", "stop_reason");
+                                      written LAST, atomically
         mc_eval.json                  written by `dropcli eval`
         *.png, report.md, report.html written by `dropcli plot` (mc_eval.png by `dropcli eval`)
       <sweep-name>-<hash8>/           one sweep; hash8 over its base config and grid
         sweep.yaml                    the grid and the resolved run list
-        <name>-<hash8>/ ...           its runs, same layout
+        <name>-<labels>-<hash8>/ ...  its runs, same layout; labels: the values of the axes
+                                      that vary, e.g. keep0.25-seed2 (``sweep.grid.run_folder``)
         summary.csv                   one row per run (for pandas), rewritten after each run
         *.png, report.md, report.html written by `dropcli plot`
       report.md, report.html          index over everything, written by `dropcli plot`
-      .locks/<name>-<hash8>           held while any folder here trains that run id
+      .locks/<hash8>                  held while any folder here trains that run
+
+A run's identity is the hash8 that ends its folder's name (``run_key``): a run trained by
+``train`` (``digits-1a2b3c4d``) and the same run in a sweep (``digits-keep0.5-1a2b3c4d``)
+share their lock and are each other's peers for reuse (below).
+
+Version 1 (dropcli before run folders said what varies): every run folder was
+``<name>-<hash8>`` and locks ``.locks/<name>-<hash8>``. No migration is needed: readers
+take any folder name, and a sweep resumed by this version keeps each run's folder (found
+by its hash8) and rewrites sweep.yaml as version 2; runs it adds get the new names.
 
 A run's status is read from its files, in this order:
 
@@ -67,9 +80,10 @@ sends the files back, which the sweep's process writes (each atomically, summary
 last). Meanwhile the run reads ``running`` and its lock names the sweep's process;
 meta.json names the worker's host.
 
-Reuse: a run id is the hash of the resolved config and seed, and training is
+Reuse: a run's hash8 is the hash of the resolved config and seed, and training is
 deterministic, so a sweep that finds the run it is about to train already finished in
-another folder of the same runs folder links that folder's files in (hard links, or
+another folder of the same runs folder (any folder name ending in its hash8) links that
+folder's files in (hard links, or
 copies where links are impossible) instead of training it again; its summary.json then
 says ``"reused_from": "<folder>/<run_id>"``. Only a sound run (not corrupt) is linked in;
 a linked file damaged in place is damaged in both folders, and both read corrupt.
@@ -86,7 +100,7 @@ from pathlib import Path
 
 from dropcli.errors import RunStoreError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # --- the names of the store's files: every list of them in dropcli is drawn from here ---------
 
@@ -134,6 +148,13 @@ def is_sweep_dir(path: Path) -> bool:
 
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def run_key(folder: str) -> str:
+    """A run's identity from its folder's name: the hash8 after its last ``-`` (the folder
+    names of one run differ by what else they show: ``digits-1a2b3c4d``,
+    ``digits-keep0.5-seed2-1a2b3c4d``)."""
+    return folder.rsplit("-", 1)[-1]
 
 
 def safe_name(name: str) -> str:

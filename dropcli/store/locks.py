@@ -1,6 +1,6 @@
 """Who may train a run: ``flock`` locks that the kernel drops when their process dies.
 
-The layout they live in (a run's ``lock``, ``.locks/<run_id>`` in the runs folder) and
+The layout they live in (a run's ``lock``, ``.locks/<hash8>`` in the runs folder) and
 what they mean for a run's status are part of the runs-store contract in ``dropcli.store.layout``.
 """
 
@@ -13,7 +13,7 @@ import socket
 from pathlib import Path
 
 from dropcli.errors import RunStoreError
-from dropcli.store.layout import LOCK_FILE, LOCKS_DIR
+from dropcli.store.layout import LOCK_FILE, LOCKS_DIR, run_key
 
 
 class RunBusyError(RunStoreError):
@@ -121,7 +121,7 @@ def claim_run(run_dir: Path, root: Path | None = None):
     locks = Path(root if root is not None else run_dir.parent) / LOCKS_DIR
     held = []
     try:
-        wanted = ((locks / run_dir.name, _lock_info(run_dir=str(run_dir))), (run_dir / LOCK_FILE, _lock_info()))
+        wanted = ((locks / run_key(run_dir.name), _lock_info(run_dir=str(run_dir))), (run_dir / LOCK_FILE, _lock_info()))
         for path, info in wanted:
             for _ in range(100):
                 try:

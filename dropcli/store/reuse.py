@@ -10,25 +10,31 @@ from pathlib import Path
 
 from dropcli.errors import RunStoreError
 from dropcli.store.files import read_json, write_json
-from dropcli.store.layout import FINAL_STATUSES, SUMMARY_FILE, TRAINED_FILES, is_run_dir
+from dropcli.store.layout import FINAL_STATUSES, SUMMARY_FILE, TRAINED_FILES, is_run_dir, run_key
 from dropcli.store.runs import run_status
 
 
 def find_peer(root: Path, run_id: str, statuses, exclude: Path | None = None) -> Path | None:
-    """Another folder of run ``run_id`` under the runs folder ``root`` (a single run, or a
-    run of one of its sweeps) whose status is in ``statuses``; None if there is none. A
-    damaged run reads corrupt (``store.damage``), so it is never the peer of a finished one."""
-    root = Path(root)
-    candidates = [root / run_id]
-    try:
-        candidates += [d / run_id for d in sorted(root.iterdir()) if d.is_dir() and not d.name.startswith(".")]
-    except OSError:
-        pass
+    """Another folder of the run ``run_id`` names (any folder name with its hash8,
+    ``layout.run_key``) under the runs folder ``root``, a single run or a run of one of its
+    sweeps, whose status is in ``statuses``; None if there is none. A damaged run reads
+    corrupt (``store.damage``), so it is never the peer of a finished one."""
+    root, suffix = Path(root), f"-{run_key(run_id)}"
+    candidates = []
+    for folder in (root, *_subfolders(root)):
+        candidates += [d for d in _subfolders(folder) if d.name.endswith(suffix)]
     same = os.path.realpath(exclude) if exclude is not None else None
     for path in candidates:
         if is_run_dir(path) and os.path.realpath(path) != same and run_status(path) in statuses:
             return path
     return None
+
+
+def _subfolders(folder: Path) -> list[Path]:
+    try:
+        return [d for d in sorted(folder.iterdir()) if not d.name.startswith(".") and d.is_dir()]
+    except OSError:
+        return []
 
 
 def reuse_run(peer: Path, run_dir: Path, root: Path) -> dict:

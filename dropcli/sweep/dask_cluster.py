@@ -158,7 +158,7 @@ class DaskExecutor:
             claim = _claim(job, run, busy)
             if claim is None:
                 continue
-            future = self.client.submit(_train_task, to_yaml(run.config), job.argv, __version__, job.threads,
+            future = self.client.submit(_train_task, to_yaml(run.config), run.run_id, job.argv, __version__, job.threads,
                                         key=f"dropcli-{run.run_id}-{uuid.uuid4().hex[:8]}", pure=False)
             flight[future] = (run, claim)
             completed.add(future)
@@ -266,11 +266,11 @@ def _dropcli_version() -> str:
     return __version__
 
 
-def _train_task(config_yaml: str, argv, version: str, threads: int) -> dict:
+def _train_task(config_yaml: str, folder: str, argv, version: str, threads: int) -> dict:
     from distributed import get_worker
 
     worker = get_worker()
     if version != __version__:
         raise ExecutorError(f"dask worker {worker.address} has dropcli {__version__}, the sweep {version}")
     # In the worker's own scratch folder: dask removes what a killed worker left there.
-    return train_files(config_yaml, argv=argv, threads=threads, scratch=worker.local_directory)
+    return train_files(config_yaml, folder=folder, argv=argv, threads=threads, scratch=worker.local_directory)

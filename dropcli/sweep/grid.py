@@ -12,17 +12,16 @@ from pathlib import Path
 
 import yaml
 
-from dropcli.config import Config, config_to_dict, run_config, with_values
-from dropcli.experiment.build import run_id
+from dropcli.config import Config, config_hash, config_to_dict, hashed_dict, run_config, with_values
 from dropcli.store.files import atomic_write_text
-from dropcli.store.layout import SCHEMA_VERSION, SWEEP_FILE, safe_name
+from dropcli.store.layout import SCHEMA_VERSION, SWEEP_FILE, is_run_dir, run_key, safe_name
 
 
 @dataclass(frozen=True)
 class PlannedRun:
-    """One grid point: its run id and resolved config."""
+    """One grid point: its folder's name in the sweep and its resolved config."""
 
-    run_id: str
+    run_id: str  # <name>-<what varies>-<hash8> (run_folder); its hash8 is the run's identity
     values: dict  # the swept values of this grid point, by dotted key
     config: Config
 
@@ -49,19 +48,61 @@ def plan_sweep(config: Config, runs_dir: Path) -> SweepPlan:
     """
     axes = {key: list(values) for key, values in config.sweep.items()}
     base = run_config(config)
+    digest = hashlib.sha256(
+        json.dumps({"base": hashed_dict(base, "sweep"), "axes": axes}, sort_keys=True, default=list).encode()
+    ).hexdigest()[:8]
+    path = Path(runs_dir) / f"{safe_name(config.name)}-sweep-{digest}"
+    varying = sorted((key for key, values in axes.items() if len(values) > 1), key=lambda k: k == "seed")
+    existing = _existing_folders(path)
     runs, seen = [], set()
     for point in itertools.product(*axes.values()):
         values = dict(zip(axes, point))
         cfg = run_config(with_values(base, values, source="sweep"))
-        rid = run_id(cfg)
-        if rid not in seen:
-            seen.add(rid)
-            runs.append(PlannedRun(rid, values, cfg))
-    digest = hashlib.sha256(
-        json.dumps({"base": config_to_dict(base), "axes": axes}, sort_keys=True, default=list).encode()
-    ).hexdigest()[:8]
-    path = Path(runs_dir) / f"{safe_name(config.name)}-sweep-{digest}"
+        key = config_hash(cfg)
+        if key not in seen:
+            seen.add(key)
+            folder = existing.get(key) or run_folder(cfg.name, key, {k: values[k] for k in varying})
+            runs.append(PlannedRun(folder, values, cfg))
     return SweepPlan(path=path, axes=axes, base=base, runs=tuple(runs))
+
+
+# How a swept key reads in a run folder's name: a short prefix before its value, or
+# nothing where the value names itself (``gaussian``, ``batchnorm``); other keys use their
+# last part without underscores (``model.reg`` -> ``reg0.001``).
+LABELS = {"dropout.keep_prob": "keep", "dropout.input_keep_prob": "inkeep", "train.learning_rate": "lr",
+          "train.lr_decay": "decay", "train.batch_size": "batch", "model.hidden_dims": "h", "data.num_train": "ntrain",
+          "data.num_val": "nval", "model.weight_init": "init", "model.max_norm": "maxnorm", "data.path": "path"}
+SELF_NAMED = {"dropout.variant", "dropout.placement", "model.normalization", "model.activation", "train.optimizer",
+              "data.dataset", "train.dtype"}
+
+
+def run_folder(name: str, key: str, values: dict) -> str:
+    """A sweep run's folder name, ``<name>-<label><value>...-<hash8>``, e.g.
+    ``mnist1d-keep0.25-seed2-3fa9c2d1``, from the values of the axes that vary. Only
+    ``key`` (hash8) identifies the run: the part before it is sanitised and cut at 64
+    characters (``safe_name``), so a name is at most 73."""
+    labels = "-".join(_label(k, v) for k, v in values.items())
+    return f"{safe_name(f'{name}-{labels}' if labels else name).rstrip('-.')}-{key}"
+
+
+def _label(key: str, value) -> str:
+    if isinstance(value, (list, tuple)):
+        value = "x".join(map(str, value))  # hidden_dims [256, 256] -> h256x256
+    elif isinstance(value, float):
+        value = f"{value:g}"
+    elif value is None:  # the null of num_train / num_val is all the data; of the others, off
+        value = "all" if key.startswith("data.num_") else "off"
+    prefix = "" if key in SELF_NAMED else LABELS.get(key, key.rsplit(".", 1)[-1].replace("_", ""))
+    return f"{prefix}{value}"
+
+
+def _existing_folders(sweep_dir: Path) -> dict[str, str]:
+    """The run folders the sweep already has, by hash8: a run keeps its folder, whatever
+    name an older dropcli gave it (``<name>-<hash8>`` before schema_version 2)."""
+    try:
+        return {run_key(d.name): d.name for d in sorted(sweep_dir.iterdir()) if is_run_dir(d)}
+    except OSError:
+        return {}
 
 
 def write_spec(plan: SweepPlan) -> None:

@@ -84,8 +84,8 @@ class ProcessExecutor:
             try:
                 with signals_blocked(signal.SIGINT, signal.SIGTERM):  # workers start with them blocked, until their handlers are set
                     for run in runs:
-                        futures[pool.submit(_worker, run.config, job.path, job.root, job.argv, job.force, job.done,
-                                            threads)] = run
+                        futures[pool.submit(_worker, run.config, run.run_id, job.path, job.root, job.argv, job.force,
+                                            job.done, threads)] = run
                     workers = list((getattr(pool, "_processes", None) or {}).values())
                     _WORKERS.update(workers)
                 _collect(futures, outcome)
@@ -172,10 +172,11 @@ def _watch_parent(parent: int) -> None:
     os._exit(1)
 
 
-def _worker(config, sweep_dir, root, argv, force, skip, threads):
+def _worker(config, folder, sweep_dir, root, argv, force, skip, threads):
     try:
         _WORKER["in_run"] = True
-        return train_run(config, sweep_dir, argv=argv, force=force, skip=skip, root=root, threads=threads)
+        return train_run(config, sweep_dir, folder=folder, argv=argv, force=force, skip=skip, root=root,
+                         threads=threads)
     except KeyboardInterrupt:
         # The run is marked interrupted and its locks are released; the sweep that sent
         # SIGTERM reads that from disk and wants nothing more from this worker.

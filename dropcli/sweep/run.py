@@ -27,7 +27,7 @@ from dropcli.config import Config, config_to_dict
 from dropcli.experiment.build import load_run_data, make_net
 from dropcli.experiment.threads import available_cores
 from dropcli.store.files import read_json
-from dropcli.store.layout import LOCKS_DIR
+from dropcli.store.layout import LOCKS_DIR, run_key
 from dropcli.store.locks import lock_is_live
 from dropcli.store.runs import read_summary, run_status
 from dropcli.sweep.executors import make_executor
@@ -133,8 +133,8 @@ def run_sweep(plan: SweepPlan, *, jobs=1, executor=None, force=False, retry_fail
 
 
 def _held_elsewhere(root: Path, run_id: str) -> bool:
-    """True while a live process holds the run id's lock (cheap: no data is loaded)."""
-    lock = _read_json_quiet(Path(root) / LOCKS_DIR / run_id)
+    """True while a live process holds the run's lock (cheap: no data is loaded)."""
+    lock = _read_json_quiet(Path(root) / LOCKS_DIR / run_key(run_id))
     return lock is not None and lock_is_live(lock)
 
 

@@ -22,8 +22,8 @@ class SerialExecutor:
         busy = []
         for run in todo:
             try:
-                summary = train_run(run.config, job.path, argv=job.argv, force=job.force, skip=job.done,
-                                    root=job.root, threads=job.threads)
+                summary = train_run(run.config, job.path, folder=run.run_id, argv=job.argv, force=job.force,
+                                    skip=job.done, root=job.root, threads=job.threads)
             except RunBusyError:
                 busy.append(run)
                 job.emit("wait", run, {"status": "running"})

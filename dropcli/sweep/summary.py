@@ -34,7 +34,12 @@ def summary_rows(plan: SweepPlan) -> list[dict]:
             row[col] = (summary.get(section) or {}).get(key)
         tr, va = row["final_train_acc"], row["final_val_acc"]
         row["train_val_gap"] = None if tr is None or va is None else tr - va
+        examples = summary.get("examples") if isinstance(summary.get("examples"), dict) else {}
+        for split in ("train", "val", "test"):  # how many examples the run used (empty: not recorded)
+            row[f"num_{split}"] = examples.get(split)
+        row["epochs"] = run.config.train.epochs
         row["epochs_completed"] = summary.get("epochs_completed")
+        row["stopped_early"] = summary.get("stopped_early")
         row["wall_time"] = summary.get("wall_time")
         rows.append(row)
     return rows

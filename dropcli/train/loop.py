@@ -3,7 +3,9 @@
 It prints nothing. Everything it measures goes to ``callback(record)``, one dict per
 epoch (``kind: "epoch"``, with training diagnostics under ``"diagnostics"``: see
 ``dropcli.train.diagnostics``) and, if ``log_every`` is set, per logged iteration
-(``kind: "iteration"``). The caller decides what a person sees and what is stored.
+(``kind: "iteration"``). With ``patience``, a run whose validation accuracy has not
+improved for that many epochs stops, with a ``kind: "early_stop"`` record. The caller
+decides what a person sees and what is stored.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ class TrainSettings:
     log_every: int = 0  # also report every N iterations (0: only epochs)
     max_norm: float | None = None  # after each step, hidden units' incoming weights to norm <= this
     diagnostics: bool = True  # gradient norms and activation statistics in each epoch record
+    patience: int | None = None  # stop after this many epochs without a better val accuracy
 
 
 @dataclass
@@ -41,6 +44,7 @@ class History:
 
     records: list = field(default_factory=list)
     status: str = "completed"  # completed | diverged
+    stopped_epoch: int | None = None  # the epoch patience stopped training after
     best_epoch: int = 0
     best_val_acc: float = -1.0
     best_params: dict | None = None
@@ -87,8 +91,9 @@ def fit(net: FullyConnectedNet, data, settings: TrainSettings, *, order_rng, dro
     subsample for train accuracy from ``eval_rng``. With ``settings.max_norm``, each step
     is followed by the max-norm constraint. A non-finite loss, a step's or the epoch-end
     evaluation's, ends training as diverged (a "diverged" record, no epoch record for that
-    epoch). At the end ``net`` holds the parameters of the epoch with the best validation
-    accuracy.
+    epoch). With ``settings.patience`` = P, training stops after the first epoch that is P
+    epochs past the best one (an "early_stop" record). At the end ``net`` holds the
+    parameters of the epoch with the best validation accuracy.
     """
     emit = callback or (lambda record: None)
     X, y = data.X_train, data.y_train
@@ -167,6 +172,11 @@ def fit(net: FullyConnectedNet, data, settings: TrainSettings, *, order_rng, dro
             train_loss = train_epoch(epoch, lr)
             if train_loss is None or not end_epoch(epoch, lr, train_loss, epoch_start):
                 history.status = "diverged"
+                break
+            if settings.patience and epoch - history.best_epoch >= settings.patience and epoch < settings.epochs:
+                history.stopped_epoch = epoch
+                emit({"kind": "early_stop", "epoch": epoch, "best_epoch": history.best_epoch,
+                      "best_val_acc": history.best_val_acc, "patience": settings.patience})
                 break
     if history.best_params is not None:
         net.params, net.bn_state = history.best_params, history.best_state
