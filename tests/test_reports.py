@@ -191,7 +191,7 @@ def test_every_run_and_sweep_has_an_html_page_that_report_html_links(store):
 
 
 def test_a_figure_the_sweep_does_not_get_is_not_linked(tmp_path, monkeypatch):
-    from dropcli.report import plot as report
+    from dropcli.report import render
 
     config = tmp_path / "long.yaml"
     config.write_text(CONFIG)
@@ -199,7 +199,7 @@ def test_a_figure_the_sweep_does_not_get_is_not_linked(tmp_path, monkeypatch):
     invoke("sweep", config, "--variant", "inverted,vanilla", "--seeds", "0", "--runs-dir", root)
     (sweep,) = [p for p in root.iterdir() if p.is_dir()]
     (sweep / "keep_prob.png").write_bytes(b"drawn by an older dropcli")
-    monkeypatch.setitem(report.SWEEP_PLOTS, "keep_prob.png", lambda groups, title, path: None)  # keep_prob not swept
+    monkeypatch.setitem(render.SWEEP_FIGURES, "keep_prob.png", lambda groups, title: None)  # keep_prob not swept
     plot_all(root)
     assert not (sweep / "keep_prob.png").exists()
     for page in (sweep / "report.md", sweep / "report.html", root / "report.md", root / "report.html"):
@@ -293,3 +293,87 @@ def test_a_paired_difference_that_rounds_to_zero_has_no_minus_sign():
     assert pm(Stat(-1e-9, 0.0379, 3), signed=True) == "+0.00 ± 3.79"
     assert pm(Stat(-0.0123, 0.01, 3), signed=True) == "-1.23 ± 1.00"
     assert pm(Stat(-0.0, 0.0, 3), signed=True) == "+0.00 ± 0.00 (all 3 seeds tied)"
+
+
+# --- examples and early stopping (summary.json's "examples", "patience", "stopped_early") -------
+
+PATIENT = """\
+name: patient-runs-with-a-long-name
+seed: 0
+data: {dataset: digits, num_train: 200, num_val: 100}
+model: {hidden_dims: [32]}
+train: {epochs: 40, batch_size: 50, learning_rate: 0.01, patience: 2}
+"""
+
+
+@pytest.fixture(scope="module")
+def patient(tmp_path_factory):
+    """keep_prob 0.5 / 1 x seeds 0, 1 with train.patience 2 on a digits subsample, and one
+    run whose summary.json is made to look like an older dropcli's; plotted."""
+    tmp = tmp_path_factory.mktemp("patient")
+    config = tmp / "patient.yaml"
+    config.write_text(PATIENT)
+    root = tmp / "runs"
+    invoke("sweep", config, "--keep", "0.5,1", "--seeds", "0,1", "--runs-dir", root)
+    (sweep,) = [p for p in root.iterdir() if p.is_dir()]
+    runs = sorted(p for p in sweep.iterdir() if (p / "summary.json").exists())
+    old = runs[-1]
+    summary = json.loads((old / "summary.json").read_text())
+    for key in ("examples", "patience", "stopped_early", "stop_reason"):
+        summary.pop(key, None)
+    (old / "summary.json").write_text(json.dumps(summary))
+    plot_all(root)
+    return sweep, runs[:-1], old
+
+
+def test_run_report_says_how_many_examples_and_why_training_stopped(patient):
+    sweep, runs, old = patient
+    stopped = 0
+    for run in runs:
+        s = json.loads((run / "summary.json").read_text())
+        ex = s["examples"]
+        assert ex["train"] < ex["train_pool"] and ex["val"] < ex["val_pool"]  # num_train / num_val subsample
+        row = {cells[0]: cells[1] for cells in
+               (line.strip("|").split("|") for line in (run / "report.md").read_text().splitlines()[:30]
+                if line.startswith("| ")) for cells in [[c.strip() for c in cells]]}
+        assert row["examples"] == (f"train {ex['train']:,} of {ex['train_pool']:,} · val {ex['val']:,} of "
+                                   f"{ex['val_pool']:,} · test {ex['test']:,}")
+        if s["stopped_early"]:
+            stopped += 1
+            assert row["epochs completed"] == (f"stopped early at epoch {s['epochs_completed']} of {s['epochs']}: "
+                                               f"{s['stop_reason']}")
+        else:
+            assert row["epochs completed"] == f"{s['epochs']} / {s['epochs']} (patience 2: did not stop early)"
+    assert stopped, "no run stopped early: the test shows nothing"
+    old_report = (old / "report.md").read_text()
+    assert "| examples |" not in old_report and "stopped early" not in old_report and "patience" not in old_report
+
+
+def test_sweep_table_has_train_and_val_n_and_the_epochs_patience_stopped_at(patient):
+    sweep, runs, old = patient
+    rows = {r["run"].split("]")[0].lstrip("["): r for r in table(sweep / "report.md", "run")}
+    for run in runs:
+        s = json.loads((run / "summary.json").read_text())
+        ex, row = s["examples"], rows[run.name]
+        assert row["train n"] == f"{ex['train']:,} of {ex['train_pool']:,}"
+        assert row["val n"] == f"{ex['val']:,} of {ex['val_pool']:,}"
+        assert row["epochs"] == f"{s['epochs_completed']}/{s['epochs']}" + (" early stop" if s["stopped_early"] else "")
+    assert rows[old.name]["train n"] == rows[old.name]["val n"] == "-"
+
+
+def test_sweep_report_says_what_patience_saved(patient):
+    sweep, runs, old = patient
+    from dropcli.store.early_stop import patience_savings
+
+    saved = patience_savings([json.loads((r / "summary.json").read_text()) for r in [*runs, old]])
+    text = " ".join((sweep / "report.md").read_text().split())
+    assert (f"train.patience stopped {saved['stopped']} of {saved['runs']} runs early: about {saved['saved_s']:.1f} s "
+            "of training saved") in text
+    assert text.count("train.patience stopped") == 1
+    index = " ".join((sweep.parent / "report.md").read_text().split())
+    assert "train.patience stopped" in index  # the index shows each sweep's report head
+
+
+def test_without_patience_there_is_no_patience_line(store):
+    root, main, _, _ = store
+    assert "train.patience" not in (main / "report.md").read_text()

@@ -10,9 +10,9 @@ import typer
 from rich.text import Text
 
 from dropcli.cli.app import app, err, handle_errors, out, pct
-from dropcli.cli.tables import examples_cell, print_table, status_text
+from dropcli.cli.tables import print_table, status_text
 from dropcli.errors import ConfigError
-from dropcli.report.format import plural
+from dropcli.report.format import examples_cell, plural
 from dropcli.store.layout import MC_EVAL_FILE
 from dropcli.store.listing import check_run_dir, list_runs
 
@@ -101,6 +101,10 @@ def plot(
 ):
     """Write curves, sweep figures, expectation checks and an index report into RUNS_DIR.
 
+    Figures are drawn on every core; one whose run files (and dropcli) have not
+    changed since it was drawn is kept, so plotting again after a sweep grew
+    draws only what is new.
+
     Example:  dropcli plot runs/   (then open runs/report.html)
     """
     from dropcli.report.plot import plot_all
@@ -108,7 +112,8 @@ def plot(
     result = plot_all(runs_dir)
     for warning in result.warnings:
         err.print(Text("warning: ", style="yellow") + Text(warning), soft_wrap=True)
-    out.print(f"wrote {plural(len(result.files), 'file')}; open {runs_dir / 'report.html'}", markup=False,
+    kept = f" ({plural(len(result.unchanged), 'figure')} already up to date)" if result.unchanged else ""
+    out.print(f"wrote {plural(len(result.files), 'file')}{kept}; open {runs_dir / 'report.html'}", markup=False,
               soft_wrap=True)
 
 

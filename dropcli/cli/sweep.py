@@ -15,9 +15,9 @@ from dropcli.cli.app import (
     EXIT_RUN_FAILED, RunsDir, app, config_located, err, handle_errors, out, pct, printable, say_interrupted,
     stopping,
 )
-from dropcli.cli.tables import examples_cell, print_table, status_text
+from dropcli.cli.tables import print_table, status_text
 from dropcli.config.vocabulary import NORMALIZATIONS, VARIANTS
-from dropcli.report.format import plural
+from dropcli.report.format import examples_cell, patience_text, plural
 from dropcli.store.early_stop import patience_savings
 from dropcli.store.listing import check_runs_dir
 
@@ -158,8 +158,8 @@ def _print_sweep_table(plan, summaries: list[dict], rows: list[dict]) -> None:
         values = [_value(run.values[k]) for k in keys]
         if "dropout.keep_prob" in varying:
             values.insert(keys.index("dropout.keep_prob") + 1, f"{1 - run.values['dropout.keep_prob']:.3g}")
-        examples = summary.get("examples") if isinstance(summary.get("examples"), dict) else {}
         epochs = f"{row['epochs_completed']}/{row['epochs']}" + (" early stop" if row["stopped_early"] else "")
+        examples = summary.get("examples")
         cells.append([*values, examples_cell(examples, "train"), examples_cell(examples, "val"), epochs,
                       *map(pct, (row["final_val_acc"], row["best_val_acc"], row["test_acc"], row["train_val_gap"])),
                       status_text(summary.get("status", "?"))])
@@ -167,10 +167,7 @@ def _print_sweep_table(plan, summaries: list[dict], rows: list[dict]) -> None:
                 same=("train n", "val n", "epochs", "status"), droppable=("val n", "epochs"),
                 right=("train n", "val n", "final val", "best val", "test acc", "train-val gap"))
     if (saved := patience_savings(summaries)) is not None:
-        out.print(f"train.patience stopped {saved['stopped']} of "
-                  f"{plural(saved['runs'], 'run')} early: about {saved['saved_s']:.1f} s of training saved "
-                  f"({saved['saved_s'] / saved['full_s']:.0%} of {saved['full_s']:.1f} s had every run trained "
-                  f"all its epochs)", markup=False, highlight=False, soft_wrap=True)
+        out.print(patience_text(saved), markup=False, highlight=False, soft_wrap=True)
 
 
 def _print_verdict(sentences: list[str]) -> None:

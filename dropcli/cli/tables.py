@@ -66,11 +66,3 @@ def status_text(status) -> Text:
     style = {"completed": "green", "running": "yellow", "pending": "yellow"}.get(status, "red")
     return Text(str(status), style=style)
 
-
-def examples_cell(examples: dict, split: str) -> str:
-    """A run's examples of ``split`` (summary.json's ``examples``): ``300 of 4,000`` (a
-    subsample), ``4,000`` (all the dataset has), ``-`` (an older run: not recorded)."""
-    n, pool = examples.get(split), examples.get(f"{split}_pool")
-    if not isinstance(n, int) or isinstance(n, bool):
-        return "-"
-    return f"{n:,}" + (f" of {pool:,}" if isinstance(pool, int) and pool != n else "")

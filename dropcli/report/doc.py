@@ -67,8 +67,9 @@ def _html_inline(cell, base: Path) -> str:
 
 
 CSS = """body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}
-table{border-collapse:collapse;margin:1em 0;font-size:90%}th,td{border:1px solid #ccc;padding:3px 8px}
-th{background:#f3f3f3}td{text-align:right}td:first-child{text-align:left}
+table{border-collapse:collapse;margin:1em 0;font-size:90%}th,td{border:1px solid #ccc;padding:3px 6px}
+th{background:#f3f3f3}td{text-align:right;white-space:nowrap}td:first-child{text-align:left}
+td:last-child{white-space:normal;min-width:6em}.table{overflow-x:auto}
 img{max-width:100%;border:1px solid #eee}figure{margin:1em 0}figcaption{color:#666;font-size:85%}
 h1,h2,h3{border-bottom:1px solid #eee}"""
 
@@ -91,5 +92,5 @@ def to_html(blocks: list, base: Path, title: str) -> str:
         elif isinstance(b, Table):
             head = "".join(f"<th>{html.escape(h)}</th>" for h in b.header)
             rows = "".join("<tr>" + "".join(f"<td>{_html_inline(c, base)}</td>" for c in r) + "</tr>" for r in b.rows)
-            out.append(f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
+            out.append(f'<div class="table"><table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table></div>')
     return "\n".join(out) + "\n</body></html>\n"

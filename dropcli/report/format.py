@@ -53,18 +53,36 @@ def drop_rate(keep) -> str:
     return num(round(1 - keep, 12)) if isinstance(keep, (int, float)) else "-"
 
 
+def failure(path: Path, e: Exception) -> str:
+    """The warning of a figure or report that could not be made, in one line."""
+    return f"{path}: could not plot ({type(e).__name__}: {e})".splitlines()[0]
+
+
 def existing(paths) -> list[Path]:
     return [p for p in paths if p.exists()]
+
+
+def examples_cell(examples, split: str) -> str:
+    """A run's examples of ``split`` (summary.json's ``examples``): ``300 of 4,000`` (a
+    subsample of what the dataset offered), ``4,000`` (all of it), ``-`` (not recorded)."""
+    n = examples.get(split) if isinstance(examples, dict) else None
+    if not isinstance(n, int) or isinstance(n, bool):
+        return "-"
+    pool = examples.get(f"{split}_pool")
+    return f"{n:,}" + (f" of {pool:,}" if isinstance(pool, int) and not isinstance(pool, bool) and pool != n else "")
 
 
 def examples_text(examples) -> str:
     """summary.json's ``examples`` in a line: ``train 300 of 4,000 · val 1,000 · test 297``
     (``of`` only where ``data.num_train`` / ``num_val`` took a subsample); ``-`` if absent."""
-    if not isinstance(examples, dict):
-        return "-"
-    parts = []
-    for split in ("train", "val", "test"):
-        n, pool = examples.get(split), examples.get(f"{split}_pool")
-        if isinstance(n, int) and (split != "test" or n):
-            parts.append(f"{split} {n:,}" + (f" of {pool:,}" if isinstance(pool, int) and pool != n else ""))
+    parts = [f"{split} {cell}" for split in ("train", "val", "test")
+             if (cell := examples_cell(examples, split)) != "-" and (split != "test" or cell != "0")]
     return " · ".join(parts) or "-"
+
+
+def patience_text(saved: dict) -> str:
+    """What early stopping saved (``store.early_stop.patience_savings``), in a sentence."""
+    share = f"{saved['saved_s'] / saved['full_s']:.0%} of " if saved["full_s"] else ""
+    return (f"train.patience stopped {saved['stopped']} of {plural(saved['runs'], 'run')} early: about "
+            f"{saved['saved_s']:.1f} s of training saved ({share}{saved['full_s']:.1f} s had every run trained all "
+            "its epochs)")

@@ -19,10 +19,13 @@ Reports are built once as a small document (``dropcli.report.doc``: headings, pa
 tables, images, links to absolute paths) and rendered twice, to Markdown and to
 self-contained HTML (inline CSS, no scripts, no network); links are made relative to the
 folder of the file written. What a run's report says is in ``dropcli.report.run_page``, a
-sweep's in ``dropcli.report.sweep_page``; this module decides what to redraw, writes the files
-and builds the index. Figures come from ``dropcli.report.figures.run`` and ``dropcli.report.figures.sweep``;
-runs are grouped into replicates by ``dropcli.report.groups``, and statistics over seeds
-(mean, 95% t-interval) come from ``dropcli.evidence.stats``.
+sweep's in ``dropcli.report.sweep_page``; which figures are out of date and drawing them on
+every core, in ``dropcli.report.render`` (a figure whose inputs did not change is not drawn
+again); this module reads the store, writes the reports and builds the index. Run figures
+come from ``dropcli.report.figures`` (``curves``, ``expectation``, ``diagnostics``, drawn
+many at a time by ``figures.template``), sweep figures from ``figures.sweep`` and
+``figures.axis``; runs are grouped into replicates by ``dropcli.report.groups``, and
+statistics over seeds (mean, 95% t-interval) come from ``dropcli.evidence.stats``.
 """
 
 from __future__ import annotations
@@ -31,26 +34,18 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from dropcli.report.figures import common as figures, run as plots_run
-from dropcli.report import groups as sweep_groups
 from dropcli.errors import RunStoreError
-from dropcli.report.figures.axis import axis_figures, plot_axis
-from dropcli.report.figures.sweep import plot_gap, plot_grad_flow, plot_keep_prob, plot_val_curves
 from dropcli.report.doc import Bullets, Heading, Image, Link, Para, to_html, to_markdown
-from dropcli.report.format import counts, existing, plural
-from dropcli.report.run_page import run_blocks, run_figures, run_page
-from dropcli.report.sweep_page import SWEEP_FIGURES, Sweep, runs_table, sweep_blocks
+from dropcli.report.format import counts, existing, failure, plural
+from dropcli.report.groups import group_sweep
+from dropcli.report.render import Plan, draw, plan_runs, plan_sweep
+from dropcli.report.run_page import run_blocks, run_page
+from dropcli.report.stamps import run_digest
+from dropcli.report.sweep_page import Sweep, runs_table, sweep_blocks
 from dropcli.store.files import atomic_write_bytes
-from dropcli.store.layout import (
-    CONFIG_FILE, EXPECTATION_FILE, FINAL_STATUSES, METRICS_FILE, REPORT_HTML, REPORT_MD, SUMMARY_FILE, is_run_dir,
-    is_sweep_dir,
-)
+from dropcli.store.layout import REPORT_HTML, REPORT_MD, SWEEP_FILE, is_run_dir, is_sweep_dir
 from dropcli.store.runs import RunRecord, find_runs, read_run
 from dropcli.store.sweeps import find_sweeps, read_sweep
-from dropcli.report.groups import group_sweep
-
-SWEEP_PLOTS = {"keep_prob.png": plot_keep_prob, "val_curves.png": plot_val_curves,
-               "gap.png": plot_gap, "grad_flow.png": plot_grad_flow}
 
 
 @dataclass
@@ -59,54 +54,23 @@ class PlotResult:
 
     files: list[Path] = field(default_factory=list)  # every file written, in order
     warnings: list[str] = field(default_factory=list)  # one line each
-    unchanged: list[Path] = field(default_factory=list)  # run figures already up to date, not redrawn
+    unchanged: list[Path] = field(default_factory=list)  # figures already up to date, not drawn again
 
 
-# --- one run ---------------------------------------------------------------------------
-
-
-RUN_INPUTS = (CONFIG_FILE, METRICS_FILE, SUMMARY_FILE, EXPECTATION_FILE)  # what run figures are drawn from
-# The code that draws run figures (keep_prob_of titles them): when it changes, they are redrawn.
-RUN_FIGURE_CODE = [Path(m.__file__) for m in (plots_run, figures, sweep_groups)]
-
-
-def _up_to_date(out: Path, run: RunRecord) -> bool:
-    """True if ``out`` was drawn after the run's files and the plotting code last changed.
-
-    Only finished runs qualify: a live run's status can change with no file changing."""
-    if run.summary is None or run.status not in FINAL_STATUSES or not out.exists():
-        return False
-    drawn = out.stat().st_mtime_ns
-    inputs = [run.path / name for name in RUN_INPUTS] + RUN_FIGURE_CODE
-    return all(drawn > p.stat().st_mtime_ns for p in inputs if p.exists())
-
-
-def _plot_run(run: RunRecord, result: PlotResult, force: bool) -> None:
-    """Draw the run's figures that are not up to date and write its report (.md and
-    .html); a figure that fails is a warning."""
-    for path, draw in run_figures(run):
-        try:
-            if not force and _up_to_date(path, run):
-                result.unchanged.append(path)
-            else:
-                result.files.append(draw(run, path))
-        except Exception as e:  # one bad figure must not cost the run its report
-            result.warnings.append(_failure(path, e))
-    _write_report(run_blocks(run), run.path / REPORT_MD, run_page(run), f"dropcli: run {run.run_id}", result)
-
-
-def _failure(path: Path, e: Exception) -> str:
-    return f"{path}: could not plot ({type(e).__name__}: {e})".splitlines()[0]
-
-
-# --- one sweep -------------------------------------------------------------------------
+# --- figures ---------------------------------------------------------------------------
 
 
 def _read_sweep(sweep_dir: Path, warnings: list[str]) -> Sweep:
-    """The sweep as ``store.sweeps.read_sweep`` reads it, its warnings added to ``warnings``."""
+    """The sweep as ``store.sweeps.read_sweep`` reads it (its warnings added to ``warnings``),
+    its runs grouped into replicates."""
     record = read_sweep(sweep_dir)
     warnings.extend(record.warnings)
-    return Sweep(record.path, record.spec, record.runs)
+    sweep = Sweep(record.path, record.spec, record.runs)
+    try:
+        sweep.groups = group_sweep(sweep.spec, sweep.runs)
+    except Exception as e:  # the index says it was not plotted
+        warnings.append(failure(sweep.path, e))
+    return sweep
 
 
 def _read_run(run_dir: Path, warnings: list[str]) -> RunRecord | None:
@@ -119,24 +83,20 @@ def _read_run(run_dir: Path, warnings: list[str]) -> RunRecord | None:
     return run
 
 
-def _plot_sweep(sweep: Sweep, result: PlotResult) -> None:
-    """The sweep's figures and report (.md and .html); a figure that fails is a warning."""
-    sweep.groups = group_sweep(sweep.spec, sweep.runs)
-    draws = {name: SWEEP_PLOTS[name] for name, _ in SWEEP_FIGURES}
-    draws.update({name: lambda groups, title, path, key=key: plot_axis(groups, key, title, path)
-                  for key, name in axis_figures(sweep.groups)})
-    for old in set(sweep.path.glob("vs_*.png")) - {sweep.path / name for name in draws}:
-        old.unlink(missing_ok=True)  # an axis this sweep no longer has (or an older dropcli's name)
-    for name, draw in draws.items() if sweep.runs else ():
+def _plan(sweeps: list[Sweep], singles: list[RunRecord], force: bool, warnings: list[str]) -> Plan:
+    """The figures to draw (see ``render``); a sweep that cannot be planned is a warning."""
+    plan = Plan()
+    digests = {r.path: run_digest(r) for r in [r for s in sweeps for r in s.runs] + singles}
+    for sweep in sweeps:
         try:
-            if (drawn := draw(sweep.groups, sweep.title, sweep.path / name)) is not None:
-                result.files.append(drawn)
-            else:  # the figure does not apply (keep_prob.png when keep_prob is not swept): none, not an old one
-                (sweep.path / name).unlink(missing_ok=True)
-        except Exception as e:  # the table and the other figures are still worth having
-            result.warnings.append(_failure(sweep.path / name, e))
-    _write_report(sweep_blocks(sweep), sweep.path / REPORT_MD, sweep.path / REPORT_HTML,
-                  f"dropcli: sweep {sweep.title}", result)
+            plan_runs(sweep.runs, True, force, plan, digests, warnings)
+            if sweep.groups is not None and sweep.runs:
+                spec = (sweep.path / SWEEP_FILE).read_bytes()
+                plan_sweep(sweep.path, spec, sweep.title, sweep.groups, force, plan, digests)
+        except Exception as e:
+            warnings.append(failure(sweep.path, e))
+    plan_runs(singles, False, force, plan, digests, warnings)
+    return plan
 
 
 # --- the index -------------------------------------------------------------------------
@@ -178,12 +138,18 @@ def _first_line(path: Path) -> str:
 
 
 def _write_report(blocks: list, md: Path, html: Path, title: str, result: PlotResult) -> None:
-    """``blocks`` as Markdown into ``md`` and as HTML into ``html``, each written atomically."""
-    atomic_write_bytes(md, to_markdown(blocks, md.parent).encode("utf-8"))
-    result.files.append(md)
+    """``blocks`` as Markdown into ``md`` and as HTML into ``html``, each written atomically
+    unless it already holds exactly that."""
     html.parent.mkdir(exist_ok=True)
-    atomic_write_bytes(html, to_html(blocks, html.parent, title).encode("utf-8"))
-    result.files.append(html)
+    for path, text in ((md, to_markdown(blocks, md.parent)), (html, to_html(blocks, html.parent, title))):
+        data = text.encode("utf-8")
+        try:
+            if path.read_bytes() == data:
+                continue
+        except OSError:
+            pass
+        atomic_write_bytes(path, data)
+        result.files.append(path)
 
 
 def _check_root(root: Path) -> list[Path]:
@@ -203,29 +169,42 @@ def _check_root(root: Path) -> list[Path]:
     return paths
 
 
-def plot_all(runs_dir: Path, on_progress=None, *, force: bool = False) -> PlotResult:
+def plot_all(runs_dir: Path, on_progress=None, *, force: bool = False, processes: int | None = None) -> PlotResult:
     """Write every figure and report of the runs store ``runs_dir`` (see module docstring).
 
-    A finished run's figures are redrawn only if its files (or dropcli's plotting code)
-    changed since they were drawn, or with ``force``; reports and sweep figures always
-    are. ``on_progress(done, total, label)`` is called after each run, each sweep and the
-    index. A run or sweep that cannot be read or plotted becomes a warning in the result
-    (and in the index); the rest is still written. Raises RunStoreError if ``runs_dir``
-    is missing, not a folder, or holds no runs.
+    A figure is drawn only if what it shows changed since it was drawn (its run's files,
+    the other runs it shares its axes with, dropcli's plotting code; see
+    ``dropcli.report.stamps``), or with ``force``; figures are drawn in ``processes``
+    worker processes (default: one per core, see ``render.workers``); reports are always
+    written. ``on_progress(done, total, label)`` is called after each run's, each sweep's
+    and the index's report. A run or sweep that cannot be read or plotted becomes a
+    warning in the result (and in the index); the rest is still written. Raises
+    RunStoreError if ``runs_dir`` is missing, not a folder, or holds no runs.
     """
     root = Path(runs_dir)
     paths = _check_root(root)
     result = PlotResult()
     sweeps = [_read_sweep(p, result.warnings) for p in find_sweeps(root)]
     singles = [r for r in (_read_run(p, result.warnings) for p in paths if p.parent == root) if r]
-    # Runs first: sweep reports link the runs' figures and reports.
+    plan = _plan(sweeps, singles, force, result.warnings)
+    files, warnings = draw(plan.tasks, processes)
+    result.files += files
+    result.warnings += warnings
+    result.unchanged = plan.unchanged
+    # Reports after figures, runs before sweeps: each links what exists.
     units = [r for s in sweeps for r in s.runs] + singles + sweeps
     progress = on_progress or (lambda done, total, label: None)
     for done, unit in enumerate(units, 1):
         try:
-            _plot_sweep(unit, result) if isinstance(unit, Sweep) else _plot_run(unit, result, force)
+            if isinstance(unit, Sweep):
+                if unit.groups is not None:
+                    _write_report(sweep_blocks(unit), unit.path / REPORT_MD, unit.path / REPORT_HTML,
+                                  f"dropcli: sweep {unit.title}", result)
+            else:
+                _write_report(run_blocks(unit), unit.path / REPORT_MD, run_page(unit), f"dropcli: run {unit.run_id}",
+                              result)
         except Exception as e:  # one bad run or sweep must not cost the others their reports
-            result.warnings.append(_failure(unit.path, e))
+            result.warnings.append(failure(unit.path, e))
         progress(done, len(units) + 1, str(unit.path.relative_to(root)))
     blocks = index_blocks(root, sweeps, singles, result.warnings)
     _write_report(blocks, root / REPORT_MD, root / REPORT_HTML, f"dropcli: {root.resolve().name}", result)

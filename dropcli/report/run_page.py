@@ -5,12 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dropcli.report.figures import run as plots_run
 from dropcli.errors import RunStoreError
-from dropcli.report.figures.common import diagnostics_of
+from dropcli.report.figures.expectation import expectation_layers
 from dropcli.report.figures.mc_eval import MC_EVAL_PNG
 from dropcli.report.doc import Bullets, Heading, Image, Para, Table
-from dropcli.report.format import drop_rate, existing, num, pct
+from dropcli.report.format import drop_rate, examples_text, existing, num, pct
 from dropcli.store.files import read_json
 from dropcli.store.layout import MC_EVAL_FILE, REPORT_HTML
 from dropcli.store.runs import RunRecord
@@ -31,7 +30,8 @@ def _run_summary_rows(run: RunRecord) -> list[list]:
         ["max_norm", num(run.value("model.max_norm")) if run.value("model.max_norm") is not None else "off"],
         ["optimizer / learning rate / batch", f"{run.value('train.optimizer', '-')} / "
          f"{num(run.value('train.learning_rate'))} / {num(run.value('train.batch_size'))}"],
-        ["epochs completed", f"{run.metrics[-1].get('epoch') if run.metrics else 0} / {num(run.value('train.epochs'))}"],
+        *([["examples", examples_text(s["examples"])]] if isinstance(s.get("examples"), dict) else []),
+        ["epochs completed", epochs_text(run)],
         ["final train / val acc (%)", f"{pct(final.get('train_acc'))} / {pct(final.get('val_acc'))}"],
         ["best val acc (%) at epoch", f"{pct(best.get('val_acc'))} at {num(best.get('epoch'))}"],
         ["final train loss (train mode) / val loss", f"{num(final.get('train_loss'))} / {num(final.get('val_loss'))}"],
@@ -40,12 +40,38 @@ def _run_summary_rows(run: RunRecord) -> list[list]:
     ]
 
 
+def _count(v) -> int | None:
+    return v if isinstance(v, int) and not isinstance(v, bool) else None
+
+
+def epochs_completed(run: RunRecord) -> tuple[int, int | None]:
+    """(epochs trained, epochs configured), from summary.json or, for a run without one,
+    its metrics and config."""
+    s = run.summary or {}
+    done = _count(s.get("epochs_completed"))
+    if done is None:
+        done = _count(run.metrics[-1].get("epoch")) if run.metrics else 0
+    return done or 0, _count(s.get("epochs")) or _count(run.value("train.epochs"))
+
+
+def epochs_text(run: RunRecord) -> str:
+    """``20 / 20``; ``stopped early at epoch 17 of 50: <why>`` (``train.patience``)."""
+    s = run.summary or {}
+    done, total = epochs_completed(run)
+    if s.get("stopped_early") is True:
+        reason = s.get("stop_reason")
+        return f"stopped early at epoch {done} of {num(total)}" + (f": {reason}" if isinstance(reason, str) else "")
+    patience = _count(s.get("patience"))
+    return f"{done} / {num(total)}" + (f" (patience {patience}: did not stop early)"
+                                       if patience and run.status == "completed" else "")
+
+
 def _expectation_blocks(run: RunRecord, level: int) -> list:
     exp = run.expectation
     if exp is None:
         return []
     head = [Heading(level, "Expectation check")]
-    layers = plots_run.expectation_layers(run)
+    layers = expectation_layers(run)
     if not layers:
         return head + [Para(("no dropout layers (keep_prob = input_keep_prob = 1)",))]
     def q(layer, name, key):  # "n/a" where the layer's variant predicts nothing
@@ -122,13 +148,3 @@ def run_blocks(run: RunRecord, level: int = 1) -> list:
 def run_page(run: RunRecord) -> Path:
     """Where the HTML rendering of the run's report goes: beside its report.md."""
     return run.path / REPORT_HTML
-
-
-def run_figures(run: RunRecord) -> list[tuple[Path, object]]:
-    """(path, draw function) of every figure the run should have."""
-    wanted = [("curves.png", plots_run.plot_run_curves)]
-    if plots_run.expectation_layers(run):
-        wanted.append(("expectation.png", plots_run.plot_expectation))
-    if diagnostics_of(run):
-        wanted.append(("diagnostics.png", plots_run.plot_diagnostics))
-    return [(run.path / name, draw) for name, draw in wanted]

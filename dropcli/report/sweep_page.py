@@ -7,11 +7,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from dropcli.report.figures import run as plots_run
 from dropcli.report.figures.axis import axis_figures
+from dropcli.report.figures.expectation import expectation_layers
 from dropcli.report.doc import Bullets, Heading, Image, Link, Para, Table
-from dropcli.report.format import counts, drop_rate, existing, num, pct, plural, pm
-from dropcli.report.run_page import run_figures, run_page
+from dropcli.report.format import counts, drop_rate, examples_cell, existing, num, patience_text, pct, plural, pm
+from dropcli.report.render import run_figures
+from dropcli.report.run_page import epochs_completed, run_page
+from dropcli.store.early_stop import patience_savings
 from dropcli.store.layout import REPORT_MD
 from dropcli.store.runs import RunRecord
 from dropcli.evidence.stats import mean_ci
@@ -66,16 +68,18 @@ class Sweep:
 
 def runs_table(runs: list[RunRecord], keys: list[str]) -> Table:
     header = ["run", "status", "keep_prob", "drop rate", *[k.rsplit(".", 1)[-1] for k in keys], "seed",
-              "epochs", "final val", "best val", "test acc", "gap", "figures"]
+              "train n", "val n", "epochs", "final val", "best val", "test acc", "gap", "figures"]
     rows = []
     for r in runs:
         s = r.summary or {}
-        figs = [[" ", Link(p.name, p)] for p, _ in run_figures(r) if p.exists()]
+        figs = [[" ", Link(p.stem, p)] for p in run_figures(r) if p.exists()]
         keep = keep_prob_of(r)
+        done, total = epochs_completed(r)
         rows.append([
             Link(r.run_id, r.path / REPORT_MD, run_page(r)) if (r.path / REPORT_MD).exists() else r.run_id,
             r.status, num(keep), drop_rate(keep), *[format_value(r.value(k)) for k in keys], num(r.value("seed")),
-            f"{r.metrics[-1].get('epoch') if r.metrics else 0}/{num(r.value('train.epochs'))}",
+            examples_cell(s.get("examples"), "train"), examples_cell(s.get("examples"), "val"),
+            f"{done}/{num(total)}" + (" early stop" if s.get("stopped_early") is True else ""),
             pct(METRICS["final_val"][1](s)), pct(METRICS["best_val"][1](s)), pct(test_acc(s)),
             pct(METRICS["gap"][1](s)), [p for f in figs for p in f][1:] or "-",
         ])
@@ -158,7 +162,7 @@ def _variant_blocks(sweep: Sweep, level: int) -> list:
     checks = []
     for variant in variants:
         runs = [r for r in sweep.runs if r.value("dropout.variant") == variant and r.status == "completed"]
-        layers = [x for r in runs for x in plots_run.expectation_layers(r)]
+        layers = [x for r in runs for x in expectation_layers(r)]
         gaps = [abs(x["test_mean"]["measured"] - x["train_mean"]["predicted"]) / abs(x["train_mean"]["predicted"])
                 for x in layers if x.get("train_mean", {}).get("predicted")]
         zs = [abs(x["train_mean"]["z"]) for x in layers if "z" in (x.get("train_mean") or {})]
@@ -180,6 +184,8 @@ def sweep_blocks(sweep: Sweep, level: int = 1) -> list:
               Para((f"{plural(len(sweep.runs), 'run')} ({counts(sweep.runs)}). Grid: {grid}. "
                     "Seeds are replicates; rows group runs by every other swept value.",)),
               Heading(level + 1, "Verdict"), Bullets(verdict(sweep.groups))]
+    if (saved := patience_savings([r.summary for r in sweep.runs if r.summary])) is not None:
+        blocks.insert(2, Para((patience_text(saved) + ".",)))  # under the grid: what the runs cost
     if {g.keep_prob == 1 for g in sweep.groups.groups} == {True, False}:  # something was compared
         blocks.append(Para((RULES,)))
     blocks += [Heading(level + 1, "Settings"), Para((STATS_NOTE,)), _group_table(sweep), Para((TEST_NOTE,))]

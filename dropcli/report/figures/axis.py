@@ -11,11 +11,10 @@ sweep figure; colours and line styles are those of ``figures.series``.
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 
-from dropcli.report.figures.common import keep_prob_label, new_figure, save_or_remove
+from dropcli.report.figures.common import keep_prob_label, new_figure
 from dropcli.report.figures.series import (
     LINESTYLES, axis_name, caption, keep_colours, legend_below, legend_height, n_range, top_inches,
 )
@@ -32,13 +31,8 @@ def axis_figure_name(key: str) -> str:
 
 
 def axis_figures(sweep: SweepGroups) -> list[tuple[str, str]]:
-    """(swept key, file name) of every figure ``plot_axis`` draws for this sweep."""
+    """(swept key, file name) of every figure ``axis_figure`` draws for this sweep."""
     return [(key, axis_figure_name(key)) for key in sweep.numeric_axes()]
-
-
-def plot_axis(sweep: SweepGroups, key: str, title: str, path: Path) -> Path | None:
-    """vs_<axis>.png (see ``axis_figure``); None, and no file, without completed runs."""
-    return save_or_remove(axis_figure(sweep, key, title), path)
 
 
 def log_scale(values) -> bool:

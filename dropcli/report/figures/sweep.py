@@ -2,16 +2,14 @@
 runs store.
 
 Everything here reads ``SweepGroups`` (``dropcli.report.groups``) of ``RunRecord``s, never
-live training objects, and writes one PNG per call, atomically (``figures.save_figure``):
+live training objects, and builds one ``Figure`` per call (``dropcli.report.render``
+writes it, or removes the file when the figure does not apply: None):
 
     val_curves.png   validation accuracy per epoch, mean over seeds with 95% band
     keep_prob.png    final and best validation accuracy vs keep_prob (or, if keep_prob is
-                     not swept, vs the axis that is; not drawn if only seeds vary)
+                     not swept, vs the axis that is; None if only seeds vary)
     gap.png          train - val accuracy gap at the final epoch, vs the same axis
-    grad_flow.png    gradient norm per layer (if the runs recorded diagnostics)
-
-Each ``plot_*`` has a ``*_figure`` twin that builds the ``Figure`` without writing
-it (None when there is nothing to draw; ``plot_*`` then removes a stale file).
+    grad_flow.png    gradient norm per layer (None if the runs recorded no diagnostics)
 
 Matplotlib is imported only when a figure is drawn (see ``dropcli.report.figures.common``).
 """
@@ -19,13 +17,11 @@ Matplotlib is imported only when a figure is drawn (see ``dropcli.report.figures
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 
 from dropcli.report.figures.common import (
-    diagnostic_series, diagnostics_of, keep_prob_label, layer_order, metric_column, new_figure, save_figure,
-    save_or_remove,
+    diagnostic_series, diagnostics_of, keep_prob_label, layer_order, metric_column, new_figure,
 )
 from dropcli.report.figures.series import (
     axis_name, caption, legend_below, legend_height, n_range, styles, top_inches,
@@ -45,11 +41,6 @@ def _epoch_matrix(runs: list[RunRecord]) -> tuple[np.ndarray, np.ndarray]:
             if rec.get("epoch") in index and isinstance(rec.get("val_acc"), (int, float)):
                 values[i, index[rec["epoch"]]] = rec["val_acc"]
     return np.array(epochs), values
-
-
-def plot_val_curves(sweep: SweepGroups, title: str, path: Path) -> Path:
-    """val_curves.png (see ``val_curves_figure``)."""
-    return save_figure(val_curves_figure(sweep, title), path)
 
 
 def val_curves_figure(sweep: SweepGroups, title: str):
@@ -134,11 +125,6 @@ def _val_curve(ax, group: Group, style, extra: str) -> list:
     return drawn
 
 
-def plot_keep_prob(sweep: SweepGroups, title: str, path: Path) -> Path | None:
-    """keep_prob.png, unless only seeds vary (see ``keep_prob_figure``)."""
-    return save_or_remove(keep_prob_figure(sweep, title), path)
-
-
 def keep_prob_figure(sweep: SweepGroups, title: str):
     """keep_prob.png: final (left) and best (right) validation accuracy vs the swept axis
     (keep_prob if it varies, else ``SweepGroups.x_key``; None, and no file, if only seeds
@@ -163,11 +149,6 @@ def keep_prob_figure(sweep: SweepGroups, title: str):
     return fig
 
 
-def plot_gap(sweep: SweepGroups, title: str, path: Path) -> Path | None:
-    """gap.png, unless only seeds vary (see ``gap_figure``)."""
-    return save_or_remove(gap_figure(sweep, title), path)
-
-
 def gap_figure(sweep: SweepGroups, title: str):
     """gap.png: train - val accuracy at the final epoch (percentage points) vs the swept
     axis, like keep_prob.png: mean over completed seeds with 95% CI error bars (clipped
@@ -185,11 +166,6 @@ def gap_figure(sweep: SweepGroups, title: str):
     fig.suptitle(text, fontsize=10)
     legend_below(fig, ax, sweep, x_key, left=0.12, right=0.97, top_in=top_inches(text, x_key), bottom_in=0.55)
     return fig
-
-
-def plot_grad_flow(sweep: SweepGroups, title: str, path: Path) -> Path | None:
-    """grad_flow.png, if the runs recorded diagnostics (see ``grad_flow_figure``)."""
-    return save_or_remove(grad_flow_figure(sweep, title), path)
 
 
 def grad_flow_figure(sweep: SweepGroups, title: str):
