@@ -111,7 +111,7 @@ def run_sweep(plan: SweepPlan, *, jobs=1, executor=None, force=False, retry_fail
 
         def finished(run, summary):
             results[run.run_id] = summary
-            write_summary_csv(plan)
+            write_summary_csv(plan, results)  # from the summaries in hand; the last one below reads the disk
             emit("done", run, summary)
 
         threads = run_threads(plan)

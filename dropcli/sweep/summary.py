@@ -21,11 +21,14 @@ CSV_METRICS = (
 )
 
 
-def summary_rows(plan: SweepPlan) -> list[dict]:
-    """One row per run: its swept values, status and headline metrics."""
+def summary_rows(plan: SweepPlan, known: dict | None = None) -> list[dict]:
+    """One row per run: its swept values, status and headline metrics. ``known``: summaries
+    already in hand, by run id (a sweep rewrites the file after every run: reading every
+    run's files each time would cost O(runs^2))."""
+    known = known or {}
     rows = []
     for run in plan.runs:
-        summary = read_summary(plan.path / run.run_id)
+        summary = known.get(run.run_id) or read_summary(plan.path / run.run_id)
         row = {"run_id": run.run_id, "status": summary.get("status")}
         row.update({k: json.dumps(v) if isinstance(v, (list, tuple)) else v for k, v in run.values.items()})
         row["keep_prob"] = run.config.dropout.keep_prob
@@ -45,8 +48,8 @@ def summary_rows(plan: SweepPlan) -> list[dict]:
     return rows
 
 
-def write_summary_csv(plan: SweepPlan) -> None:
-    rows = summary_rows(plan)
+def write_summary_csv(plan: SweepPlan, known: dict | None = None) -> None:
+    rows = summary_rows(plan, known)
     if not rows:
         return
     columns = list(dict.fromkeys(k for row in rows for k in row))
