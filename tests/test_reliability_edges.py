@@ -311,6 +311,17 @@ def test_a_runs_folder_whose_name_is_not_utf8_prints_escaped(lab, command):
     assert os.fsencode(lab / name).endswith(b"\xff")
 
 
+def test_plot_of_a_runs_folder_whose_name_is_not_utf8_writes_its_reports(lab):
+    name = "runs-plot\udcff"
+    proc = _start(lab, "bytes-train", "train", "tiny.yaml", "--runs-dir", name, PYTHONIOENCODING="utf-8:strict")
+    assert proc.communicate(timeout=300) and proc.returncode == 0
+    proc = _start(lab, "bytes-plot", "plot", name, PYTHONIOENCODING="utf-8:strict")
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0 and "Traceback" not in err, err
+    index = (lab / name / "report.md").read_bytes().decode("utf-8")  # valid UTF-8 throughout
+    assert "runs-plot\\xff" in index, index
+
+
 def test_an_error_naming_a_path_that_is_not_utf8_shows_its_byte(lab):
     proc = _start(lab, "bytes-error", "train", "missing\udcff.yaml", PYTHONIOENCODING="utf-8:strict")
     out, err = proc.communicate(timeout=120)

@@ -142,7 +142,8 @@ def _write_report(blocks: list, md: Path, html: Path, title: str, result: PlotRe
     unless it already holds exactly that."""
     html.parent.mkdir(exist_ok=True)
     for path, text in ((md, to_markdown(blocks, md.parent)), (html, to_html(blocks, html.parent, title))):
-        data = text.encode("utf-8")
+        # A folder name's bytes that are not UTF-8 (lone surrogates in Python) read as \xff.
+        data = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace").encode("utf-8")
         try:
             if path.read_bytes() == data:
                 continue
