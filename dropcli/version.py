@@ -1,3 +1,3 @@
 """The one place the version is written (pyproject.toml reads it from here)."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"  # 0.2: runs store schema 2 (sweep run folders named by what varies)

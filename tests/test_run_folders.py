@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from dropcli.cli import app
 from dropcli.config import config_hash, load_config
 from dropcli.store.layout import SCHEMA_VERSION, run_key
+from dropcli.store.sweeps import read_sweep
 from dropcli.sweep.grid import run_folder
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -105,6 +106,7 @@ def test_an_old_sweep_is_resumed_in_place_and_nothing_is_retrained(tmp_path):
     assert [p.name for p in run_dirs(runs / "tiny-sweep-73796c5f")] == ["tiny-004071d4", "tiny-84ffe6a6"]
     spec = yaml.safe_load((runs / "tiny-sweep-73796c5f" / "sweep.yaml").read_text())
     assert [r["run_id"] for r in spec["runs"]] == ["tiny-004071d4", "tiny-84ffe6a6"]
+    assert spec["schema_version"] == 1  # a sweep keeps the version it was created with
 
     again = subprocess.run([sys.executable, "-m", "dropcli", "train", str(config), "--set", "seed=1",
                             "--runs-dir", str(runs)], capture_output=True, text=True)
@@ -125,3 +127,19 @@ def test_an_old_store_is_listed_plotted_and_evaluated(tmp_path):
     assert evaluated.exit_code == 0, evaluated.output
     assert json.loads((runs / "tiny-sweep-73796c5f" / "tiny-004071d4" / "mc_eval.json").read_text())["run_id"] == \
         "tiny-004071d4"
+
+
+def test_a_run_added_to_an_old_sweep_is_named_the_old_way(tmp_path):
+    runs, config = old_store(tmp_path)
+    (runs / "tiny-sweep-73796c5f" / "tiny-84ffe6a6").rename(tmp_path / "gone")  # as if never trained
+    assert invoke("sweep", config, "--runs-dir", runs).exit_code == 0
+    assert [p.name for p in run_dirs(runs / "tiny-sweep-73796c5f")] == ["tiny-004071d4", "tiny-84ffe6a6"]
+
+
+def test_two_folders_of_one_run_in_a_sweep_count_once(tmp_path):
+    runs, _ = old_store(tmp_path)
+    sweep = runs / "tiny-sweep-73796c5f"
+    shutil.copytree(sweep / "tiny-004071d4", sweep / "tiny-keep0.5-004071d4")  # what a newer dropcli would name it
+    record = read_sweep(sweep)
+    assert [r.path.name for r in record.runs] == ["tiny-004071d4", "tiny-84ffe6a6"]
+    assert any("tiny-keep0.5-004071d4: the same run as tiny-004071d4" in w for w in record.warnings), record.warnings

@@ -178,6 +178,7 @@ def draw(tasks: list, processes: int | None = None) -> tuple[list[Path], list[st
     else:
         global _TASKS
         from concurrent.futures import ProcessPoolExecutor
+        from concurrent.futures.process import BrokenProcessPool
         from multiprocessing import get_context
 
         import matplotlib.backends.backend_agg  # noqa: F401  imported once, before the workers fork
@@ -188,6 +189,8 @@ def draw(tasks: list, processes: int | None = None) -> tuple[list[Path], list[st
         pool = ProcessPoolExecutor(n, mp_context=get_context("fork"))
         try:
             results = list(pool.map(_run_task, range(len(split))))
+        except BrokenProcessPool:  # a worker died (out of memory, killed): draw everything here instead
+            results = [_guarded(t) for t in split]
         finally:  # on Ctrl-C (which the workers get too, ending their task), no task is started again
             pool.shutdown(wait=True, cancel_futures=True)
             _TASKS = []

@@ -46,7 +46,7 @@ def code_digest() -> str:
 
 def run_digest(run: RunRecord) -> str:
     """The run's id, status and the bytes of its ``RUN_INPUTS`` (or that one is missing)."""
-    h = hashlib.sha256(f"{run.run_id}\0{run.status}".encode())
+    h = hashlib.sha256(f"{run.run_id}\0{run.status}".encode("utf-8", "surrogateescape"))  # any folder name
     for name in RUN_INPUTS:
         try:
             h.update(b"\0" + name.encode() + b"\0" + (run.path / name).read_bytes())

@@ -34,8 +34,11 @@ share their lock and are each other's peers for reuse (below).
 
 Version 1 (dropcli before run folders said what varies): every run folder was
 ``<name>-<hash8>`` and locks ``.locks/<name>-<hash8>``. No migration is needed: readers
-take any folder name, and a sweep resumed by this version keeps each run's folder (found
-by its hash8) and rewrites sweep.yaml as version 2; runs it adds get the new names.
+take any folder name, and a sweep keeps the version it was created with: resumed by this
+version, a version 1 sweep keeps each run's folder (found by its hash8) and names the runs
+it adds ``<name>-<hash8>`` too, so that an older dropcli resuming it finds them. Two
+folders of one run in a sweep (two versions that named it differently) are read as one,
+with a warning, so that no run counts twice.
 
 A run's status is read from its files, in this order:
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dropcli.errors import RunStoreError
-from dropcli.store.layout import SWEEP_FILE, is_run_dir, is_sweep_dir
+from dropcli.store.layout import SCHEMA_VERSION, SWEEP_FILE, is_run_dir, is_sweep_dir, run_key
 from dropcli.store.runs import RunRecord, read_run
 
 
@@ -29,14 +29,20 @@ def read_sweep(sweep_dir: Path) -> SweepRecord:
     """A sweep folder, read tolerantly: RunStoreError only if it has no sweep.yaml (not a
     sweep folder). An unreadable sweep.yaml is a warning (its spec read as {}, its runs
     found by name); a run that cannot be read (``read_run`` raises) is left out with a
-    warning; each run's own warnings follow, in order, in ``warnings`` too."""
+    warning; each run's own warnings follow, in order, in ``warnings`` too. A second folder
+    of the same run (the same hash8: two dropcli versions that named it differently) is
+    left out with a warning, so that no run counts twice."""
     sweep_dir = Path(sweep_dir)
     if not is_sweep_dir(sweep_dir):
         raise RunStoreError(f"{sweep_dir}: not a sweep folder (no {SWEEP_FILE})")
     spec, problem = _read_spec(sweep_dir)
     warnings = [] if problem is None else [f"{sweep_dir / SWEEP_FILE}: {problem}"]
-    runs = []
+    runs, seen = [], {}
     for run_dir in _ordered(sweep_dir, spec):
+        if (first := seen.setdefault(run_key(run_dir.name), run_dir)) != run_dir:
+            warnings.append(f"{run_dir}: the same run as {first.name} (hash {run_key(run_dir.name)}); left out, so "
+                            f"that it counts once: delete one of the two folders")
+            continue
         try:
             run = read_run(run_dir)
         except RunStoreError as e:
@@ -51,6 +57,14 @@ def sweep_run_dirs(sweep_dir: Path) -> list[Path]:
     """A sweep's run folders in the order of its grid: those sweep.yaml lists, in its
     order, then any others by name (all of them by name if sweep.yaml cannot be read)."""
     return _ordered(Path(sweep_dir), _read_spec(sweep_dir)[0])
+
+
+def sweep_schema_version(sweep_dir: Path) -> int:
+    """The runs-store version a sweep was created with (its sweep.yaml's), or this
+    dropcli's for a sweep not created yet or unreadable. A version 1 sweep names the runs
+    it adds ``<name>-<hash8>`` too, so that an older dropcli resuming it finds them."""
+    version = _read_spec(sweep_dir)[0].get("schema_version")
+    return version if isinstance(version, int) and 1 <= version <= SCHEMA_VERSION else SCHEMA_VERSION
 
 
 def _read_spec(sweep_dir: Path) -> tuple[dict, str | None]:

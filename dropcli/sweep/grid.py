@@ -15,6 +15,7 @@ import yaml
 from dropcli.config import Config, config_hash, config_to_dict, hashed_dict, run_config, with_values
 from dropcli.store.files import atomic_write_text
 from dropcli.store.layout import SCHEMA_VERSION, SWEEP_FILE, is_run_dir, run_key, safe_name
+from dropcli.store.sweeps import sweep_schema_version
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ class SweepPlan:
     axes: dict  # dotted key -> list of values, in grid order
     base: Config
     runs: tuple[PlannedRun, ...]
+    schema_version: int = SCHEMA_VERSION  # 1: a sweep an older dropcli created, its runs named <name>-<hash8>
 
     @property
     def sweep_id(self) -> str:
@@ -54,6 +56,7 @@ def plan_sweep(config: Config, runs_dir: Path) -> SweepPlan:
     path = Path(runs_dir) / f"{safe_name(config.name)}-sweep-{digest}"
     varying = sorted((key for key, values in axes.items() if len(values) > 1), key=lambda k: k == "seed")
     existing = _existing_folders(path)
+    version = sweep_schema_version(path)  # a sweep keeps the naming it was created with (1: <name>-<hash8>)
     runs, seen = [], set()
     for point in itertools.product(*axes.values()):
         values = dict(zip(axes, point))
@@ -61,9 +64,10 @@ def plan_sweep(config: Config, runs_dir: Path) -> SweepPlan:
         key = config_hash(cfg)
         if key not in seen:
             seen.add(key)
-            folder = existing.get(key) or run_folder(cfg.name, key, {k: values[k] for k in varying})
+            labelled = {k: values[k] for k in varying} if version >= 2 else {}
+            folder = existing.get(key) or run_folder(cfg.name, key, labelled)
             runs.append(PlannedRun(folder, values, cfg))
-    return SweepPlan(path=path, axes=axes, base=base, runs=tuple(runs))
+    return SweepPlan(path=path, axes=axes, base=base, runs=tuple(runs), schema_version=version)
 
 
 # How a swept key reads in a run folder's name: a short prefix before its value, or
@@ -108,7 +112,7 @@ def _existing_folders(sweep_dir: Path) -> dict[str, str]:
 def write_spec(plan: SweepPlan) -> None:
     """Write the plan's sweep.yaml (creating the sweep folder): its grid and its runs."""
     spec = {
-        "schema_version": SCHEMA_VERSION,
+        "schema_version": plan.schema_version,
         "sweep_id": plan.sweep_id,
         "name": plan.base.name,
         "axes": {k: _plain(v) for k, v in plan.axes.items()},
