@@ -23,6 +23,15 @@ def tiny_config(tmp_path):
     return path
 
 
+@pytest.fixture
+def data_sandbox(tmp_path, monkeypatch):
+    """``tmp_path`` as the working folder, with its own dataset cache and no download mirror."""
+    monkeypatch.setenv("DROPCLI_DATA_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("DROPCLI_DATA_MIRROR", raising=False)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
 @pytest.fixture(autouse=True)
 def _one_blas_thread(monkeypatch):
     # Subprocesses started by tests inherit this: small nets are fastest single-threaded.

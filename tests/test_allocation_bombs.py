@@ -34,11 +34,8 @@ BASE = "name: base\ndata: {num_train: 100, num_val: 100}\nmodel: {hidden_dims: [
 
 
 @pytest.fixture(autouse=True)
-def _here(tmp_path, monkeypatch):
-    monkeypatch.setenv("DROPCLI_DATA_DIR", str(tmp_path / "cache"))
-    monkeypatch.delenv("DROPCLI_DATA_MIRROR", raising=False)
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "base.yaml").write_text(BASE)
+def _here(data_sandbox):
+    (data_sandbox / "base.yaml").write_text(BASE)
 
 
 def bombed(*args) -> str:

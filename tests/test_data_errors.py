@@ -32,11 +32,8 @@ RULE = "labels must be 0..K-1 without gaps"
 
 
 @pytest.fixture(autouse=True)
-def _cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("DROPCLI_DATA_DIR", str(tmp_path / "cache"))
-    monkeypatch.delenv("DROPCLI_DATA_MIRROR", raising=False)
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "base.yaml").write_text(BASE)
+def _cache(data_sandbox):
+    (data_sandbox / "base.yaml").write_text(BASE)
 
 
 def pool(path, y, X=None):

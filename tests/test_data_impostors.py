@@ -124,11 +124,8 @@ ALTERNATIVE = "point data.path at the real file"
 
 
 @pytest.fixture(autouse=True)
-def _here(tmp_path, monkeypatch):
-    monkeypatch.setenv("DROPCLI_DATA_DIR", str(tmp_path / "cache"))
-    monkeypatch.delenv("DROPCLI_DATA_MIRROR", raising=False)
-    monkeypatch.chdir(tmp_path)
-    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)  # the data lives in a Git working tree
+def _here(data_sandbox):
+    subprocess.run(["git", "init", "-q", str(data_sandbox)], check=True)  # the data lives in a Git working tree
 
 
 def files_under(folder: Path) -> list[str]:

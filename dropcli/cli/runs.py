@@ -12,7 +12,7 @@ from rich.text import Text
 from dropcli.cli.app import app, err, handle_errors, out, pct
 from dropcli.cli.tables import print_table, status_text
 from dropcli.errors import ConfigError
-from dropcli.report.format import examples_cell, plural
+from dropcli.report.format import epochs_cell, examples_cell, plural
 from dropcli.store.layout import MC_EVAL_FILE
 from dropcli.store.listing import check_run_dir, list_runs
 
@@ -170,8 +170,7 @@ def _run_cells(r) -> list[str]:
         f"{keep:g}" if num(keep) else str(keep), f"{1 - keep:.3g}" if num(keep) else "-",
         str(r.value("dropout.variant")), str(r.value("model.normalization")),
         str(r.value("seed")), *(examples_cell(d(s.get("examples")), split) for split in ("train", "val")),
-        f"{epoch}/{r.value('train.epochs')}" + (" early stop" if s.get("stopped_early") is True else ""),
+        epochs_cell(epoch, r.value("train.epochs"), s),
         pct(final.get("val_acc")), pct(best.get("val_acc")),
         f"{s['wall_time']:.1f}s" if num(s.get("wall_time")) else "-",
     ]
-

@@ -17,7 +17,7 @@ from dropcli.cli.app import (
 )
 from dropcli.cli.tables import print_table, status_text
 from dropcli.config.vocabulary import NORMALIZATIONS, VARIANTS
-from dropcli.report.format import examples_cell, patience_text, plural
+from dropcli.report.format import epochs_cell, examples_cell, patience_text, plural
 from dropcli.store.early_stop import patience_savings
 from dropcli.store.listing import check_runs_dir
 
@@ -158,9 +158,9 @@ def _print_sweep_table(plan, summaries: list[dict], rows: list[dict]) -> None:
         values = [_value(run.values[k]) for k in keys]
         if "dropout.keep_prob" in varying:
             values.insert(keys.index("dropout.keep_prob") + 1, f"{1 - run.values['dropout.keep_prob']:.3g}")
-        epochs = f"{row['epochs_completed']}/{row['epochs']}" + (" early stop" if row["stopped_early"] else "")
         examples = summary.get("examples")
-        cells.append([*values, examples_cell(examples, "train"), examples_cell(examples, "val"), epochs,
+        cells.append([*values, examples_cell(examples, "train"), examples_cell(examples, "val"),
+                      epochs_cell(row["epochs_completed"], row["epochs"], summary),
                       *map(pct, (row["final_val_acc"], row["best_val_acc"], row["test_acc"], row["train_val_gap"])),
                       status_text(summary.get("status", "?"))])
     print_table(f"sweep {plan.sweep_id}: {plural(len(cells), 'run')}", header, cells,

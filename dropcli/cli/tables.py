@@ -65,4 +65,3 @@ def _width(table: Table) -> int:
 def status_text(status) -> Text:
     style = {"completed": "green", "running": "yellow", "pending": "yellow"}.get(status, "red")
     return Text(str(status), style=style)
-

@@ -80,6 +80,12 @@ def examples_text(examples) -> str:
     return " · ".join(parts) or "-"
 
 
+def epochs_cell(done, total, summary) -> str:
+    """``71/80 early stop`` where ``train.patience`` stopped the run, else ``80/80``."""
+    stopped = isinstance(summary, dict) and summary.get("stopped_early") is True
+    return f"{done}/{total}" + (" early stop" if stopped else "")
+
+
 def patience_text(saved: dict) -> str:
     """What early stopping saved (``store.early_stop.patience_savings``), in a sentence."""
     share = f"{saved['saved_s'] / saved['full_s']:.0%} of " if saved["full_s"] else ""

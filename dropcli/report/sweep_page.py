@@ -10,7 +10,9 @@ from pathlib import Path
 from dropcli.report.figures.axis import axis_figures
 from dropcli.report.figures.expectation import expectation_layers
 from dropcli.report.doc import Bullets, Heading, Image, Link, Para, Table
-from dropcli.report.format import counts, drop_rate, examples_cell, existing, num, patience_text, pct, plural, pm
+from dropcli.report.format import (
+    counts, drop_rate, epochs_cell, examples_cell, existing, num, patience_text, pct, plural, pm,
+)
 from dropcli.report.render import run_figures
 from dropcli.report.run_page import epochs_completed, run_page
 from dropcli.store.early_stop import patience_savings
@@ -79,7 +81,7 @@ def runs_table(runs: list[RunRecord], keys: list[str]) -> Table:
             Link(r.run_id, r.path / REPORT_MD, run_page(r)) if (r.path / REPORT_MD).exists() else r.run_id,
             r.status, num(keep), drop_rate(keep), *[format_value(r.value(k)) for k in keys], num(r.value("seed")),
             examples_cell(s.get("examples"), "train"), examples_cell(s.get("examples"), "val"),
-            f"{done}/{num(total)}" + (" early stop" if s.get("stopped_early") is True else ""),
+            epochs_cell(done, num(total), s),
             pct(METRICS["final_val"][1](s)), pct(METRICS["best_val"][1](s)), pct(test_acc(s)),
             pct(METRICS["gap"][1](s)), [p for f in figs for p in f][1:] or "-",
         ])
